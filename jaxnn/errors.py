@@ -1,0 +1,66 @@
+"""Typed exceptions for bad input.
+
+Every error names the problem and the fix. The CLI turns each class into one line on stderr
+and an exit code (see ``EXIT_CODES``), never a traceback.
+"""
+
+from __future__ import annotations
+
+
+class JaxnnError(Exception):
+    """Base class of every error jaxnn raises on purpose."""
+
+    exit_code = 2
+
+
+class ShapeError(JaxnnError, ValueError):
+    """An array has the wrong rank or shape (e.g. features != the first layer's fan-in)."""
+
+
+class LabelError(JaxnnError, ValueError):
+    """Targets are invalid: labels out of range, one-hot columns not summing to 1, ..."""
+
+
+class ConfigError(JaxnnError, ValueError):
+    """A setting is invalid: unknown name, learning rate <= 0, batch size too large, ..."""
+
+
+class DataError(JaxnnError, ValueError):
+    """Input data is unusable: NaN/Inf values, empty batch, missing dataset files."""
+
+    exit_code = 3
+
+
+class DatasetUnavailableError(DataError):
+    """A dataset cannot be built here (offline and no local copy)."""
+
+    exit_code = 4
+
+
+class CheckpointError(JaxnnError):
+    """A checkpoint is missing, corrupt or from another architecture."""
+
+    exit_code = 5
+
+
+class DivergenceError(JaxnnError, FloatingPointError):
+    """Training produced a non-finite cost or gradient."""
+
+    exit_code = 6
+
+
+class GradcheckError(JaxnnError):
+    """Hand-derived, autodiff and numeric gradients disagree."""
+
+    exit_code = 1
+
+
+EXIT_CODES = {
+    "ok": 0,
+    "gradient check failed": GradcheckError.exit_code,
+    "bad input or settings": JaxnnError.exit_code,
+    "bad data": DataError.exit_code,
+    "dataset unavailable": DatasetUnavailableError.exit_code,
+    "checkpoint problem": CheckpointError.exit_code,
+    "training diverged": DivergenceError.exit_code,
+}

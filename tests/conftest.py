@@ -1,0 +1,33 @@
+"""Shared test set-up: float64 that never leaks, derandomized hypothesis."""
+
+import os
+
+import jax
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Derandomized everywhere: CI and local runs draw the same cases. JAXNN_HYPOTHESIS=thorough
+# draws more cases with fresh randomness for local exploration.
+settings.register_profile(
+    "default",
+    derandomize=True,
+    deadline=None,
+    max_examples=8,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("thorough", deadline=None, max_examples=200)
+settings.load_profile(os.environ.get("JAXNN_HYPOTHESIS", "default"))
+
+
+@pytest.fixture
+def x64():
+    """Run the test with float64 enabled; restored afterwards even if the test fails."""
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _x64_never_leaks():
+    before = jax.config.jax_enable_x64
+    yield
+    assert jax.config.jax_enable_x64 == before, "a test left float64 enabled"

@@ -1,0 +1,44 @@
+import jax.numpy as jnp
+import pytest
+
+from jaxnn import gradcheck
+
+
+def test_relative_error_formula():
+    a = jnp.array([3.0, 4.0])
+    b = jnp.array([0.0, 0.0])
+    assert gradcheck.relative_error(a, b) == pytest.approx(1.0)
+    assert gradcheck.relative_error(a, a) == 0.0
+    assert gradcheck.relative_error(b, b) == 0.0
+    # ‖(1,0)‖ / (‖(3,4)‖ + ‖(2,4)‖)
+    expected = 1.0 / (5.0 + jnp.sqrt(20.0))
+    assert gradcheck.relative_error(a, jnp.array([2.0, 4.0])) == pytest.approx(float(expected))
+
+
+def test_numerical_grad_of_a_known_function(x64):
+    params = {"x": jnp.array([1.0, -2.0]), "y": jnp.array(3.0)}
+
+    def f(p):
+        return jnp.sum(p["x"] ** 3) * p["y"]
+
+    grad = gradcheck.numerical_grad(f, params, 1e-6)
+    assert grad["x"] == pytest.approx([9.0, 36.0], rel=1e-8)
+    assert float(grad["y"]) == pytest.approx(-7.0, rel=1e-8)
+
+
+def test_check_catches_a_wrong_hand_gradient(x64):
+    params = {"x": jnp.array([1.0, 2.0])}
+
+    def f(p):
+        return jnp.sum(p["x"] ** 2)
+
+    good = gradcheck.check(f, params, {"x": 2 * params["x"]})
+    assert good.ok
+    bad = gradcheck.check(f, params, {"x": 3 * params["x"]})  # wrong derivative
+    assert not bad.ok
+    assert "NO" in bad.format()
+
+
+@pytest.mark.parametrize("model", ["logistic", "mlp"])
+def test_check_model_passes(model):
+    assert gradcheck.check_model(model, (5, 4, 3), "relu", "softmax", x64=True).ok

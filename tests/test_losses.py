@@ -1,0 +1,73 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import losses
+
+
+def test_bce_with_logits_matches_printed_formula(x64):
+    Z = jnp.array([[-3.0, -0.5, 0.0, 0.7, 4.0]])
+    Y = jnp.array([[0.0, 1.0, 1.0, 0.0, 1.0]])
+    A = jax.nn.sigmoid(Z)
+    np.testing.assert_allclose(
+        losses.binary_cross_entropy_with_logits(Z, Y),
+        losses.binary_cross_entropy(A, Y),
+        rtol=1e-12,
+    )
+
+
+def test_softmax_ce_matches_naive_formula(x64):
+    Z = jnp.array([[1.0, -2.0, 0.5], [0.0, 3.0, 0.5], [-1.0, 0.1, 0.5]])
+    Y = jax.nn.one_hot(jnp.array([0, 1, 2]), 3).T
+    A = jax.nn.softmax(Z, axis=0)
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(Z, Y), losses.cross_entropy(A, Y), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("z", [0.0, 1.0, -1.0, 20.0, -20.0, 88.0, -88.0, 1e4, -1e4, 1e9, -1e9])
+def test_stable_losses_stay_finite(z):
+    Z = jnp.array([[z, -z]], dtype=jnp.float32)
+    Y = jnp.array([[1.0, 0.0]], dtype=jnp.float32)
+    J, dZ = jax.value_and_grad(losses.binary_cross_entropy_with_logits)(Z, Y)
+    assert np.isfinite(J) and np.all(np.isfinite(dZ))
+    np.testing.assert_allclose(dZ, (jax.nn.sigmoid(Z) - Y) / 2, atol=1e-6)
+    Zc = jnp.array([[z], [0.0], [-z]], dtype=jnp.float32)
+    Yc = jnp.array([[0.0], [0.0], [1.0]], dtype=jnp.float32)
+    J, dZ = jax.value_and_grad(losses.softmax_cross_entropy)(Zc, Yc)
+    assert np.isfinite(J) and np.all(np.isfinite(dZ))
+    np.testing.assert_allclose(dZ, jax.nn.softmax(Zc, axis=0) - Yc, atol=1e-6)
+
+
+def test_squared_error_by_hand():
+    A = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+    Y = jnp.array([[0.0, 0.0], [1.0, 2.0]])
+    # example 1: ½(1+1) = 1, example 2: ½(4+4) = 4, mean 2.5
+    assert float(losses.squared_error(A, Y)) == pytest.approx(2.5)
+
+
+def test_multiclass_hinge_by_hand():
+    # cs231n's worked example: scores for 3 examples, labels cat=0, car=1, frog=2
+    S = jnp.array([[3.2, 1.3, 2.2], [5.1, 4.9, 2.5], [-1.7, 2.0, -3.1]])
+    y = jnp.array([0, 1, 2])
+    # losses 2.9, 0, 12.9 -> mean 5.27
+    assert float(losses.multiclass_hinge(S, y)) == pytest.approx(5.2666667, rel=1e-6)
+
+
+def test_multiclass_hinge_grad_equals_autodiff(x64):
+    S = jax.random.normal(jax.random.PRNGKey(1), (4, 6), jnp.float64)
+    y = jnp.array([0, 1, 2, 3, 0, 1])
+    auto = jax.grad(losses.multiclass_hinge)(S, y)
+    np.testing.assert_allclose(losses.multiclass_hinge_grad(S, y), auto, atol=1e-15)
+
+
+def test_l2_on_weights_only():
+    params = {"W1": jnp.ones((2, 3)), "b1": jnp.ones((2, 1)), "W2": 2 * jnp.ones((1, 2))}
+    # Ω = 6·1 + 2·4 = 14
+    assert float(losses.l2_penalty(params, 0.5)) == pytest.approx(7.0)
+    grads = losses.l2_penalty_grad(params, 0.5)
+    auto = jax.grad(losses.l2_penalty)(params, 0.5)
+    for key in params:
+        np.testing.assert_allclose(grads[key], auto[key])
+    assert float(jnp.abs(grads["b1"]).sum()) == 0.0

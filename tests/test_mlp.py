@@ -1,0 +1,175 @@
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from jaxnn import activations, gradcheck, logistic, mlp
+from jaxnn.errors import ConfigError, ShapeError
+
+
+@st.composite
+def problems(draw):
+    """Depth 1–4, widths 1–6 (1 included), m 1–7 (1 included), with or without L2."""
+    depth = draw(st.integers(1, 4))
+    dims = [draw(st.integers(1, 6)) for _ in range(depth + 1)]
+    m = draw(st.sampled_from([1, 2, 5, 7]))
+    l2 = draw(st.sampled_from([0.0, 0.05]))
+    seed = draw(st.integers(0, 2**16))
+    return dims, m, l2, seed
+
+
+def _setup(dims, output, m, seed, dtype):
+    if output == "softmax":
+        dims = dims[:-1] + [max(dims[-1], 2)]  # at least two classes
+    key_params, key_data, key_bias = jax.random.split(jax.random.PRNGKey(seed), 3)
+    params = mlp.init(key_params, dims, "glorot", dtype)
+    # random biases, so the check does not only cover b = 0
+    params = {
+        k: (0.3 * jax.random.normal(key_bias, v.shape, dtype) if k.startswith("b") else v)
+        for k, v in params.items()
+    }
+    X, Y = gradcheck.random_problem(key_data, dims, output, m, dtype)
+    return params, X, Y
+
+
+@functools.cache
+def _compiled(hidden, output):
+    """One jit-compiled program per activation pair and shape (not one per primitive):
+    ``compare`` gives (J_hand, hand, J_auto, auto), ``versus_numeric`` gives (hand, numeric)."""
+
+    def compare(params, X, Y, l2):
+        J_hand, hand = mlp.cost_and_grads(params, X, Y, hidden, output, l2)
+        J_auto, auto = mlp.autodiff_cost_and_grads(params, X, Y, hidden, output, l2)
+        return J_hand, hand, J_auto, auto
+
+    def versus_numeric(params, X, Y, l2):
+        _, hand = mlp.cost_and_grads(params, X, Y, hidden, output, l2)
+        numeric = gradcheck.numerical_grad(  # ε = 1e-5 in float64
+            lambda p: mlp.cost(p, X, Y, hidden, output, l2), params
+        )
+        return hand, numeric
+
+    return jax.jit(compare), jax.jit(versus_numeric)
+
+
+def _min_abs_hidden_Z(params, X, hidden, output):
+    _, caches = mlp.forward(params, X, hidden, output)
+    hidden_Z = [c.Z for c in caches[:-1]]
+    return min((float(jnp.abs(Z).min()) for Z in hidden_Z), default=np.inf)
+
+
+@pytest.mark.parametrize("output", mlp.OUTPUTS)
+@pytest.mark.parametrize("hidden", activations.ELEMENTWISE)
+@settings(max_examples=5)
+@given(problem=problems())
+def test_hand_grads_equal_autodiff_float64(x64, hidden, output, problem):
+    dims, m, l2, seed = problem
+    params, X, Y = _setup(dims, output, m, seed, jnp.float64)
+    J_hand, hand, J_auto, auto = _compiled(hidden, output)[0](params, X, Y, l2)
+    assert float(J_hand) == pytest.approx(float(J_auto), rel=1e-12)
+    assert set(hand) == set(params)
+    for key in params:
+        assert hand[key].shape == params[key].shape
+        assert gradcheck.relative_error(hand[key], auto[key]) <= 1e-10, key
+
+
+@pytest.mark.parametrize("output", mlp.OUTPUTS)
+@pytest.mark.parametrize("hidden", activations.ELEMENTWISE)
+@settings(max_examples=5)
+@given(problem=problems())
+def test_hand_grads_equal_autodiff_float32(hidden, output, problem):
+    dims, m, l2, seed = problem
+    params, X, Y = _setup(dims, output, m, seed, jnp.float32)
+    _, hand, _, auto = _compiled(hidden, output)[0](params, X, Y, l2)
+    for key in params:
+        assert hand[key].dtype == jnp.float32
+        assert gradcheck.relative_error(hand[key], auto[key]) <= 1e-5, key
+
+
+@pytest.mark.parametrize("output", mlp.OUTPUTS)
+@pytest.mark.parametrize("hidden", activations.ELEMENTWISE)
+@settings(max_examples=5)
+@given(problem=problems())
+def test_hand_grads_equal_finite_differences_float64(x64, hidden, output, problem):
+    dims, m, l2, seed = problem
+    params, X, Y = _setup(dims, output, m, seed, jnp.float64)
+    # central differences with eps = 1e-6 must not straddle a kink of ReLU / leaky ReLU
+    assume(_min_abs_hidden_Z(params, X, hidden, output) > 1e-3)
+    hand, numeric = _compiled(hidden, output)[1](params, X, Y, l2)
+    # relative error over the whole gradient (per leaf, a leaf whose gradient is ~1e-4 of
+    # the others would measure the finite differences' round-off, not the formula)
+    assert gradcheck.relative_error(hand, numeric) <= 1e-7
+
+
+def test_forward_shapes_and_caches():
+    params = mlp.init(jax.random.PRNGKey(0), [4, 3, 2])
+    X = jnp.ones((4, 5))
+    A, caches = mlp.forward(params, X, "relu", "softmax")
+    assert A.shape == (2, 5)
+    assert [c.Z.shape for c in caches] == [(3, 5), (2, 5)]
+    assert caches[0].A_prev is X
+    np.testing.assert_allclose(A.sum(axis=0), np.ones(5), rtol=1e-6)
+
+
+def test_linear_backward_worked_by_hand():
+    dZ = jnp.array([[1.0, -1.0]])
+    A_prev = jnp.array([[2.0, 4.0], [1.0, 1.0]])
+    W = jnp.array([[3.0, 5.0]])
+    dA_prev, dW, db = mlp.linear_backward(dZ, A_prev, W)
+    np.testing.assert_allclose(dW, [[(2 - 4) / 2, 0.0]])
+    np.testing.assert_allclose(db, [[0.0]])
+    np.testing.assert_allclose(dA_prev, [[3.0, -3.0], [5.0, -5.0]])
+
+
+def test_one_layer_sigmoid_mlp_is_logistic_regression(x64):
+    key = jax.random.PRNGKey(3)
+    X = jax.random.normal(key, (4, 9), jnp.float64)
+    Y = (jax.random.uniform(jax.random.PRNGKey(4), (1, 9)) > 0.5).astype(jnp.float64)
+    w = jax.random.normal(jax.random.PRNGKey(5), (4, 1), jnp.float64)
+    lr_params = {"w": w, "b": jnp.asarray(0.2)}
+    mlp_params = {"W1": w.T, "b1": jnp.full((1, 1), 0.2)}
+    np.testing.assert_allclose(
+        mlp.cost(mlp_params, X, Y, output="sigmoid"), logistic.cost(lr_params, X, Y), rtol=1e-12
+    )
+    _, g = mlp.cost_and_grads(mlp_params, X, Y, output="sigmoid")
+    g_lr = logistic.grads(lr_params, X, Y)
+    np.testing.assert_allclose(g["W1"], g_lr["w"].T, rtol=1e-12)
+    np.testing.assert_allclose(g["b1"][0, 0], g_lr["b"], rtol=1e-12)
+
+
+def test_jit_equals_eager(x64):
+    params, X, Y = _setup([3, 4, 2], "softmax", 5, 0, jnp.float64)
+    eager = mlp.cost_and_grads(params, X, Y, "tanh", "softmax", 0.1)
+    jitted = jax.jit(mlp.cost_and_grads, static_argnums=(3, 4))(
+        params, X, Y, "tanh", "softmax", 0.1
+    )
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+def test_predict_and_accuracy():
+    params = {"W1": jnp.array([[1.0, 0.0], [0.0, 1.0]]), "b1": jnp.zeros((2, 1))}
+    X = jnp.array([[2.0, 0.0, 1.0], [0.0, 3.0, 5.0]])
+    Y = jax.nn.one_hot(jnp.array([0, 1, 0]), 2).T
+    np.testing.assert_array_equal(mlp.predict(params, X, output="softmax"), [0, 1, 1])
+    assert float(mlp.accuracy(params, X, Y, output="softmax")) == pytest.approx(2 / 3)
+
+
+def test_shape_errors_name_the_problem():
+    params = mlp.init(jax.random.PRNGKey(0), [4, 3, 2])
+    with pytest.raises(ShapeError, match="4"):
+        mlp.forward(params, jnp.ones((5, 3)))
+    with pytest.raises(ShapeError, match="2-D"):
+        mlp.forward(params, jnp.ones((4,)))
+    with pytest.raises(ShapeError, match="Y must be"):
+        mlp.cost(params, jnp.ones((4, 3)), jnp.ones((2, 4)))
+    with pytest.raises(ConfigError, match="relu"):
+        mlp.forward(params, jnp.ones((4, 3)), hidden="swish")
+    with pytest.raises(ConfigError, match="softmax"):
+        mlp.forward(params, jnp.ones((4, 3)), output="tanh")
+    with pytest.raises(ConfigError, match="at least one unit"):
+        mlp.init(jax.random.PRNGKey(0), [4, 0, 2])
