@@ -1,0 +1,110 @@
+"""Checkpoints of a training run through orbax-checkpoint.
+
+A checkpoint holds the params, the optimizer state, the step count, the run's base PRNG key
+and the number of finished epochs. The data order of epoch ``e`` is drawn from
+``fold_in(key, e)``, so a run resumed from the checkpoint after epoch ``e`` continues with
+exactly the permutations the uninterrupted run would have used. orbax writes each checkpoint
+to a temporary folder and renames it when complete, so a crash during a save leaves the
+previous checkpoint loadable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+
+from jaxnn.errors import CheckpointError
+
+# orbax logs each save at INFO through absl; keep the progress bar readable.
+logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+def _manager(directory: str, max_to_keep: int = 2):
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+    )
+    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def save(directory: str, epoch: int, state: dict) -> None:
+    """Save ``state`` (a pytree of arrays) as the checkpoint after ``epoch`` epochs."""
+    import orbax.checkpoint as ocp
+
+    for leaf in jax.tree.leaves(state):
+        if (
+            hasattr(leaf, "dtype")
+            and leaf.dtype.kind == "f"
+            and not bool(jax.numpy.isfinite(leaf).all())
+        ):
+            raise CheckpointError("refusing to save a checkpoint with NaN/Inf values")
+    manager = _manager(directory)
+    manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
+    manager.wait_until_finished()
+    manager.close()
+
+
+def latest_epoch(directory: str) -> int | None:
+    """The epoch of the newest complete checkpoint in ``directory``, or None."""
+    if not os.path.isdir(directory):
+        return None
+    manager = _manager(directory)
+    try:
+        return manager.latest_step()
+    finally:
+        manager.close()
+
+
+def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[int, dict]:
+    """Restore the checkpoint after ``epoch`` (default: the latest) into ``template``'s
+    structure, shapes and dtypes. Returns ``(epoch, state)``."""
+    import orbax.checkpoint as ocp
+
+    epoch = latest_epoch(directory) if epoch is None else epoch
+    if epoch is None:
+        raise CheckpointError(
+            f"no checkpoint in {directory}: start without --resume, or point --out at a run"
+        )
+    manager = _manager(directory)
+    try:
+        saved = manager.item_metadata(epoch)
+        _check_compatible(saved, template)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        state = manager.restore(epoch, args=ocp.args.StandardRestore(abstract))
+    except CheckpointError:
+        raise
+    except Exception as error:  # orbax/tensorstore raise many kinds on corrupt files
+        raise CheckpointError(
+            f"checkpoint {epoch} in {directory} cannot be read ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); delete it to fall back "
+            "to an older one, or start the run afresh"
+        ) from None
+    finally:
+        manager.close()
+    return epoch, state
+
+
+def _check_compatible(saved_metadata, template: dict) -> None:
+    """Name the leaves whose shapes differ (e.g. a checkpoint of another architecture)."""
+    try:
+        saved_params = saved_metadata["params"]
+    except (TypeError, KeyError):
+        return
+    mismatched = []
+    keys = set(saved_params) | set(template["params"])
+    for key in sorted(keys):
+        saved_leaf = saved_params.get(key)
+        wanted = template["params"].get(key)
+        saved_shape = tuple(getattr(saved_leaf, "shape", ())) if saved_leaf is not None else None
+        wanted_shape = tuple(wanted.shape) if wanted is not None else None
+        if saved_shape != wanted_shape:
+            mismatched.append(f"{key}: checkpoint {saved_shape} vs run {wanted_shape}")
+    if mismatched:
+        raise CheckpointError(
+            "checkpoint is from another architecture: "
+            + "; ".join(mismatched)
+            + ". Use the run's original --layers, or a new --out"
+        )

@@ -1,0 +1,241 @@
+"""Data: real datasets through tensorflow-datasets (no TensorFlow), the bundled 8×8 digits,
+synthetic sets, and feature processing. This is the only place rows become columns:
+every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and integer labels.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+from urllib.parse import urlparse
+
+import numpy as np
+
+from jaxnn.data import features, synthetic
+from jaxnn.data.features import one_hot
+from jaxnn.errors import ConfigError, DatasetUnavailableError
+
+__all__ = ["Dataset", "DATASETS", "features", "load", "one_hot", "prepare", "synthetic"]
+
+DEBIAN_FOLDERS = {
+    "mnist": "/usr/share/datasets/mnist",
+    "fashion_mnist": "/usr/share/datasets/fashion-mnist",
+}
+
+
+class Dataset(NamedTuple):
+    name: str
+    X_train: np.ndarray  # (n_x, m_train) float32, one example per column
+    labels_train: np.ndarray  # (m_train,) int32
+    X_test: np.ndarray
+    labels_test: np.ndarray
+    num_classes: int
+    source: str
+
+    @property
+    def n_x(self) -> int:
+        return self.X_train.shape[0]
+
+
+class DatasetSpec(NamedTuple):
+    description: str
+    source: str
+    load: Callable[..., Dataset]
+
+
+# ----------------------------------------------------------------------------- bundled
+def _split(name, X, labels, num_classes, source, test_fraction=0.2, seed=0) -> Dataset:
+    """A fixed, seeded train/test split of column data."""
+    m = X.shape[1]
+    order = np.random.default_rng(seed).permutation(m)
+    n_test = int(round(m * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(
+        name, np.ascontiguousarray(X[:, train]), labels[train].astype(np.int32),
+        np.ascontiguousarray(X[:, test]), labels[test].astype(np.int32), num_classes, source,
+    )  # fmt: skip
+
+
+def load_digits(**_) -> Dataset:
+    """scikit-learn's bundled 8×8 handwritten digits (1797 images, 10 classes, no network).
+
+    Pixels 0..16 scaled to [0, 1]; a fixed 80/20 train/test split (seed 0).
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    X = features.to_columns(features.scale_01(bunch.data, 16.0))
+    return _split("digits", X, bunch.target, 10, "scikit-learn bundled 8x8 digits")
+
+
+def _synthetic_loader(name, generator):
+    def load(**_) -> Dataset:
+        X, labels = generator(m=1000, seed=0)
+        return _split(name, X, labels, 2, f"synthetic: jaxnn.data.synthetic.{generator.__name__}")
+
+    load.__doc__ = generator.__doc__
+    return load
+
+
+# ----------------------------------------------------------------------------- TFDS
+def _builder(name: str, data_dir: str | None):
+    from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
+
+    cls = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
+    return cls(data_dir=data_dir, file_format="array_record")
+
+
+def _online(url: str, timeout: float = 3.0) -> bool:
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _has_idx_files(folder: str | None) -> bool:
+    from jaxnn.datasets.mnist_idx import IDX_FILES
+
+    if not folder or not os.path.isdir(folder):
+        return False
+    return all(os.path.exists(os.path.join(folder, f)) for pair in IDX_FILES.values() for f in pair)
+
+
+def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = None) -> str:
+    """Build the TFDS ``array_record`` files for ``name`` once; returns where they came from.
+
+    Order: already prepared → the manual folder (``manual_dir``, else Debian's package
+    folder) → download with checksums. Offline with no local files fails within seconds.
+    """
+    if name not in DEBIAN_FOLDERS:
+        raise ConfigError(
+            f"{name!r} is not a TFDS dataset jaxnn builds; choose one of: "
+            f"{', '.join(DEBIAN_FOLDERS)}"
+        )
+    import tensorflow_datasets as tfds
+
+    builder = _builder(name, data_dir)
+    if builder.is_prepared():
+        return f"prepared TFDS array_record in {builder.data_dir}"
+    if manual_dir is not None and not _has_idx_files(manual_dir):
+        raise DatasetUnavailableError(
+            f"--manual-dir {manual_dir} does not hold the four IDX files of {name} "
+            "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)"
+        )
+    folder = manual_dir or (DEBIAN_FOLDERS[name] if _has_idx_files(DEBIAN_FOLDERS[name]) else None)
+    if folder is None and not _online(builder.URL_ROOT):
+        hint = (
+            "install Debian's package (apt-get install dataset-fashion-mnist), "
+            if name == "fashion_mnist"
+            else ""
+        )
+        raise DatasetUnavailableError(
+            f"{name} is not prepared in {builder.data_dir or '~/tensorflow_datasets'} and "
+            f"{urlparse(builder.URL_ROOT).hostname} cannot be reached. To get it: {hint}"
+            "pass --manual-dir with the four IDX .gz files, or connect to the internet. "
+            "Offline, `--dataset digits` works with no download."
+        )
+    config = tfds.download.DownloadConfig(manual_dir=folder)
+    builder.download_and_prepare(download_config=config)
+    origin = f"built from {folder}" if folder else f"downloaded from {builder.URL_ROOT}"
+    return f"{origin} into {builder.data_dir}"
+
+
+def _read_split(source, check: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as arrays in one batched read (not one example at a time).
+
+    Fast path: every record of these builders is a serialized example of the same length
+    (a 784-byte image and a one-byte label), so the raw records are stacked into one byte
+    matrix and the image and label columns are sliced out. The columns are located on
+    decoded examples and then verified against TFDS's own decoding on ``check`` records
+    spread over the split; anything unexpected falls back to TFDS decoding of every record.
+    """
+    n = len(source)
+    raw = source.data_source.__getitems__(list(range(n)))
+    lengths = {len(record) for record in raw}
+    if len(lengths) == 1 and n > 0:
+        matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(n, lengths.pop())
+        probe = np.unique(np.linspace(0, n - 1, min(n, check)).astype(int))
+        decoded = source.__getitems__(probe.tolist())
+        image_bytes = decoded[0]["image"].tobytes()
+        start = raw[probe[0]].find(image_bytes)
+        labels_ok = np.array([example["label"] for example in decoded])
+        label_columns = [
+            column
+            for column in range(matrix.shape[1])
+            if not start <= column < start + len(image_bytes)
+            and np.array_equal(matrix[probe, column], labels_ok)
+        ]
+        if start >= 0 and len(label_columns) == 1:
+            images = matrix[:, start : start + len(image_bytes)].reshape(
+                (n, *decoded[0]["image"].shape)
+            )
+            images_ok = np.stack([example["image"] for example in decoded])
+            if np.array_equal(images[probe], images_ok):
+                return images, matrix[:, label_columns[0]].astype(np.int32)
+    examples = source.__getitems__(range(n))
+    images = np.stack([example["image"] for example in examples])
+    labels = np.fromiter((example["label"] for example in examples), np.int32, n)
+    return images, labels
+
+
+def _tfds_loader(name: str):
+    def load(data_dir: str | None = None, manual_dir: str | None = None, **_) -> Dataset:
+        prepare(name, data_dir, manual_dir)
+        sources = _builder(name, data_dir).as_data_source()
+        images_train, labels_train = _read_split(sources["train"])
+        images_test, labels_test = _read_split(sources["test"])
+
+        def columns(images):
+            return features.to_columns(features.scale_01(features.flatten(images)))
+
+        return Dataset(
+            name, columns(images_train), labels_train, columns(images_test), labels_test, 10,
+            f"tensorflow-datasets array_record ({_builder(name, data_dir).data_dir})",
+        )  # fmt: skip
+
+    return load
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec(
+        "8x8 handwritten digits, 1437 train / 360 test, 64 features, 10 classes",
+        "bundled with scikit-learn (no network)", load_digits,
+    ),
+    "mnist": DatasetSpec(
+        "MNIST handwritten digits, 60000 / 10000, 784 features, 10 classes",
+        "TFDS builder mnist_idx: download (checksummed) or --manual-dir", _tfds_loader("mnist"),
+    ),
+    "fashion_mnist": DatasetSpec(
+        "Fashion-MNIST articles, 60000 / 10000, 784 features, 10 classes",
+        "TFDS builder fashion_mnist_idx: Debian dataset-fashion-mnist, --manual-dir or download",
+        _tfds_loader("fashion_mnist"),
+    ),
+    "flower": DatasetSpec(
+        "planar flower, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
+        _synthetic_loader("flower", synthetic.planar_flower),
+    ),
+    "moons": DatasetSpec(
+        "two moons, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
+        _synthetic_loader("moons", synthetic.moons),
+    ),
+}  # fmt: skip
+
+
+def load(name: str, data_dir: str | None = None, manual_dir: str | None = None) -> Dataset:
+    """Load dataset ``name`` as columns; see ``DATASETS`` (``jaxnn data list``)."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name].load(data_dir=data_dir, manual_dir=manual_dir)
+
+
+def timed_load(name: str, **kwargs) -> tuple[Dataset, float]:
+    start = time.perf_counter()
+    dataset = load(name, **kwargs)
+    return dataset, time.perf_counter() - start

@@ -1,0 +1,255 @@
+"""``train_and_evaluate(config, out_dir)``: a whole training run with its results on disk.
+
+Writes ``config.json``, ``history.jsonl`` (one line per epoch), ``metrics.json``, the PNG
+plots and a checkpoint per epoch (``checkpoints/``) into ``out_dir``; ``resume=True``
+continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import checkpoint, data, mlp, plots, train
+from jaxnn.errors import ConfigError, DivergenceError, ShapeError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "digits"
+    layers: tuple[int, ...] | None = None  # None: [n_x, 64, C]
+    hidden: str = "relu"
+    output: str = "softmax"
+    batch_size: int = 200
+    lr: float = 0.1
+    epochs: int = 20
+    seed: int = 0
+    l2: float = 0.0
+    grads: str = "hand"
+    decay: float = 1.0
+    init: str = "glorot"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+
+    def validate(self) -> None:
+        """Settings errors before any data is loaded or any file written."""
+        if not (self.lr > 0) or math.isinf(self.lr):
+            raise ConfigError(f"--lr must be a finite number > 0; got {self.lr}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be ≥ 1; got {self.batch_size}")
+        if self.epochs < 0:
+            raise ConfigError(f"--epochs must be ≥ 0; got {self.epochs}")
+        if not (self.l2 >= 0) or math.isinf(self.l2):
+            raise ConfigError(f"--l2 must be a finite number ≥ 0; got {self.l2}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
+        if self.output not in ("softmax", "sigmoid"):
+            raise ConfigError(
+                f"--output {self.output!r}: training classifies, so use softmax "
+                "(C classes, cross-entropy) or sigmoid (2 classes, one output unit, BCE)"
+            )
+        if self.dataset not in data.DATASETS:
+            raise ConfigError(
+                f"unknown dataset {self.dataset!r}; choose one of: {', '.join(data.DATASETS)}"
+            )
+        train.make_cost_and_grads(self.grads, self.hidden, self.output)  # checks the names
+        mlp._check_hidden(self.hidden)
+        if self.layers is not None:
+            if len(self.layers) < 2 or min(self.layers) < 1:
+                raise ConfigError(
+                    f"--layers {','.join(map(str, self.layers))}: need ≥ 2 sizes, each ≥ 1"
+                )
+
+
+def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
+    if output == "sigmoid":
+        if num_classes != 2:
+            raise ConfigError(
+                f"--output sigmoid needs a 2-class dataset; this one has {num_classes} "
+                "classes: use --output softmax"
+            )
+        return labels[None, :].astype(np.float32)
+    return data.one_hot(labels, num_classes)
+
+
+def _layer_dims(config: TrainConfig, dataset: data.Dataset) -> list[int]:
+    n_out = 1 if config.output == "sigmoid" else dataset.num_classes
+    dims = list(config.layers) if config.layers else [dataset.n_x, 64, n_out]
+    if dims[0] != dataset.n_x:
+        raise ShapeError(
+            f"--layers starts with {dims[0]} but {dataset.name} has {dataset.n_x} features "
+            f"per example: use --layers {','.join(map(str, [dataset.n_x, *dims[1:]]))}"
+        )
+    if dims[-1] != n_out:
+        raise ShapeError(
+            f"--layers ends with {dims[-1]} but --output {config.output} on {dataset.name} "
+            f"needs {n_out} output units"
+        )
+    return dims
+
+
+def _prepare_out_dir(out_dir: str, resume: bool) -> str:
+    """Create ``out_dir`` and check it is writable before any training starts."""
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        probe = os.path.join(out_dir, ".write-test")
+        with open(probe, "w") as file:
+            file.write("ok")
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to --out {out_dir} ({error.strerror}); choose a writable folder"
+        ) from None
+    ckpt_dir = os.path.join(out_dir, "checkpoints")
+    if not resume and checkpoint.latest_epoch(ckpt_dir) is not None:
+        raise ConfigError(
+            f"{out_dir} already holds a run; pass --resume to continue it or choose a new --out"
+        )
+    return ckpt_dir
+
+
+def _write_json(path: str, payload: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as file:
+        json.dump(payload, file, indent=2)
+        file.write("\n")
+    os.replace(tmp, path)
+
+
+def train_and_evaluate(
+    config: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True
+) -> dict:
+    """Train an MLP on ``config.dataset``; returns the metrics also written to metrics.json."""
+    from tqdm.auto import tqdm
+
+    config.validate()
+    ckpt_dir = _prepare_out_dir(out_dir, resume)
+
+    dataset, data_seconds = data.timed_load(
+        config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
+    )
+    dims = _layer_dims(config, dataset)
+    m = dataset.X_train.shape[1]
+    if config.batch_size > m:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is larger than the {m} training examples of "
+            f"{dataset.name}; use at most {m}"
+        )
+    X_train = jax.device_put(dataset.X_train)
+    Y_train = jax.device_put(_targets(dataset.labels_train, dataset.num_classes, config.output))
+    X_test = jax.device_put(dataset.X_test)
+    Y_test = jax.device_put(_targets(dataset.labels_test, dataset.num_classes, config.output))
+
+    key = jax.random.PRNGKey(config.seed)
+    key_init, key_data = jax.random.split(key)
+    params = mlp.init(key_init, dims, config.init)
+    per_epoch = train.steps_per_epoch(m, config.batch_size)
+    optimizer = train.make_optimizer(config.lr, config.decay, per_epoch)
+    opt_state = optimizer.init(params)
+    step = train.make_step(
+        train.make_cost_and_grads(config.grads, config.hidden, config.output, config.l2),
+        optimizer,
+    )
+    epoch_fn = train.make_epoch(step, m, config.batch_size)
+    evaluate = train.make_evaluate(config.hidden, config.output, config.l2)
+
+    start_epoch, history = 0, []
+    history_path = os.path.join(out_dir, "history.jsonl")
+    if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
+        template = _state(params, opt_state, 0, key_data, 0)
+        start_epoch, state = checkpoint.restore(ckpt_dir, template)
+        params, opt_state, key_data = state["params"], state["opt_state"], state["key"]
+        if os.path.exists(history_path):
+            with open(history_path) as file:
+                history = [json.loads(line) for line in file if line.strip()]
+            history = [row for row in history if row["epoch"] <= start_epoch]
+    _write_json(os.path.join(out_dir, "config.json"),
+                {**dataclasses.asdict(config), "layers": dims, "out_dir": out_dir})  # fmt: skip
+    with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
+        file.writelines(json.dumps(row) + "\n" for row in history)
+
+    compile_start = time.perf_counter()
+    epoch_compiled = epoch_fn.lower(params, opt_state, key_data, X_train, Y_train).compile()
+    evaluate(params, X_test, Y_test)[0].block_until_ready()
+    evaluate(params, X_train, Y_train)[0].block_until_ready()
+    compile_seconds = time.perf_counter() - compile_start
+
+    train_seconds = sum(row["seconds"] for row in history)
+    bar = tqdm(
+        range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
+        desc=f"{dataset.name} {'-'.join(map(str, dims))}", unit="epoch",
+        disable=not progress, file=sys.stderr,
+    )  # fmt: skip
+    for epoch in bar:
+        t0 = time.perf_counter()
+        new_params, new_opt_state, costs = epoch_compiled(
+            params, opt_state, train.epoch_key(key_data, epoch), X_train, Y_train
+        )
+        costs = np.asarray(costs)  # waits for the epoch
+        seconds = time.perf_counter() - t0
+        finite = np.isfinite(costs)
+        if not finite.all():
+            bad = int(np.argmin(finite))
+            last = float(costs[finite][-1]) if finite.any() else float("nan")
+            raise DivergenceError(
+                f"training diverged: the cost is {costs[bad]} at epoch {epoch + 1}, step "
+                f"{bad + 1} of {len(costs)} (learning rate {config.lr}; last finite cost "
+                f"{last:.4g}). Lower --lr (e.g. {config.lr / 10:g}) or standardize the "
+                "inputs. No checkpoint was written for this epoch."
+            )
+        params, opt_state = new_params, new_opt_state
+        train_seconds += seconds
+        cost, train_acc = (float(v) for v in evaluate(params, X_train, Y_train))
+        test_cost, test_acc = (float(v) for v in evaluate(params, X_test, Y_test))
+        row = {
+            "epoch": epoch + 1, "cost": cost, "test_cost": test_cost,
+            "train_accuracy": train_acc, "test_accuracy": test_acc,
+            "minibatch_cost_mean": float(costs.mean()), "seconds": seconds,
+        }  # fmt: skip
+        history.append(row)
+        with open(history_path, "a") as file:
+            file.write(json.dumps(row) + "\n")
+        checkpoint.save(ckpt_dir, epoch + 1, _state(params, opt_state, epoch + 1, key_data,
+                                                     (epoch + 1) * per_epoch))  # fmt: skip
+        bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}", test=f"{test_acc:.3f}")
+    bar.close()
+
+    if history:
+        final = history[-1]
+        final_cost, train_acc, test_acc = (
+            final["cost"], final["train_accuracy"], final["test_accuracy"]
+        )  # fmt: skip
+    else:  # zero epochs: the untrained network
+        final_cost, train_acc = (float(v) for v in evaluate(params, X_train, Y_train))
+        test_acc = float(evaluate(params, X_test, Y_test)[1])
+    metrics = {
+        "dataset": dataset.name, "layers": dims, "epochs": config.epochs,
+        "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
+        "train_seconds": train_seconds, "compile_seconds": compile_seconds,
+        "data_seconds": data_seconds, "steps_per_epoch": per_epoch,
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
+        "data_source": dataset.source,
+    }  # fmt: skip
+    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    if history:
+        metrics["plots"] = plots.training_curves(history, out_dir)
+    return metrics
+
+
+def _state(params, opt_state, epoch: int, key, step: int) -> dict:
+    return {
+        "params": params,
+        "opt_state": opt_state,
+        "epoch": jnp.asarray(epoch, jnp.int32),
+        "step": jnp.asarray(step, jnp.int32),
+        "key": key,  # raw uint32 key data (jax.random.PRNGKey)
+    }
