@@ -18,7 +18,7 @@ import jax
 from jaxnn.errors import CheckpointError
 
 # orbax logs each save at INFO through absl; keep the progress bar readable.
-logging.getLogger("absl").setLevel(logging.WARNING)
+logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 def _manager(directory: str, max_to_keep: int = 2):
@@ -68,10 +68,9 @@ def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[i
         raise CheckpointError(
             f"no checkpoint in {directory}: start without --resume, or point --out at a run"
         )
+    _check_compatible(_leaf_shapes(directory, epoch), template)
     manager = _manager(directory)
     try:
-        saved = manager.item_metadata(epoch)
-        _check_compatible(saved, template)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         state = manager.restore(epoch, args=ocp.args.StandardRestore(abstract))
     except CheckpointError:
@@ -87,21 +86,45 @@ def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[i
     return epoch, state
 
 
-def _check_compatible(saved_metadata, template: dict) -> None:
-    """Name the leaves whose shapes differ (e.g. a checkpoint of another architecture)."""
+def _item_path(directory: str, epoch: int) -> str:
+    return os.path.join(os.path.abspath(directory), str(epoch), "default")
+
+
+def _leaf_shapes(directory: str, epoch: int) -> dict[str, tuple[int, ...]]:
+    """``{"W1": shape, …}`` of the saved params, read from the checkpoint's metadata."""
+    import orbax.checkpoint as ocp
+
     try:
-        saved_params = saved_metadata["params"]
-    except (TypeError, KeyError):
-        return
-    mismatched = []
-    keys = set(saved_params) | set(template["params"])
-    for key in sorted(keys):
-        saved_leaf = saved_params.get(key)
-        wanted = template["params"].get(key)
-        saved_shape = tuple(getattr(saved_leaf, "shape", ())) if saved_leaf is not None else None
-        wanted_shape = tuple(wanted.shape) if wanted is not None else None
-        if saved_shape != wanted_shape:
-            mismatched.append(f"{key}: checkpoint {saved_shape} vs run {wanted_shape}")
+        metadata = ocp.StandardCheckpointer().metadata(_item_path(directory, epoch))
+        params = metadata.item_metadata["params"]
+        return {key: tuple(leaf.shape) for key, leaf in params.items()}
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {epoch} in {directory} cannot be read ({type(error).__name__}); "
+            "delete it to fall back to an older one, or start the run afresh"
+        ) from None
+
+
+def load(directory: str, epoch: int | None = None) -> dict:
+    """The saved state (``params``, ``opt_state``, ``epoch``, ``step``, ``key``) as arrays,
+    without a template: for inspecting a finished run."""
+    import orbax.checkpoint as ocp
+
+    epoch = latest_epoch(directory) if epoch is None else epoch
+    if epoch is None:
+        raise CheckpointError(f"no checkpoint in {directory}")
+    _leaf_shapes(directory, epoch)
+    return ocp.StandardCheckpointer().restore(_item_path(directory, epoch))
+
+
+def _check_compatible(saved: dict[str, tuple[int, ...]], template: dict) -> None:
+    """Name the leaves whose shapes differ (e.g. a checkpoint of another architecture)."""
+    wanted = {key: tuple(leaf.shape) for key, leaf in template["params"].items()}
+    mismatched = [
+        f"{key}: checkpoint {saved.get(key)} vs run {wanted.get(key)}"
+        for key in sorted(set(saved) | set(wanted))
+        if saved.get(key) != wanted.get(key)
+    ]
     if mismatched:
         raise CheckpointError(
             "checkpoint is from another architecture: "

@@ -139,7 +139,8 @@ def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = Non
             f"{name} is not prepared in {builder.data_dir or '~/tensorflow_datasets'} and "
             f"{urlparse(builder.URL_ROOT).hostname} cannot be reached. To get it: {hint}"
             "pass --manual-dir with the four IDX .gz files, or connect to the internet. "
-            "Offline, `--dataset digits` works with no download."
+            "Offline, `--dataset digits` works with no download, and `--dataset fashion_mnist` "
+            "with Debian's dataset-fashion-mnist package."
         )
     config = tfds.download.DownloadConfig(manual_dir=folder)
     builder.download_and_prepare(download_config=config)

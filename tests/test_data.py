@@ -1,0 +1,147 @@
+import gzip
+import os
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from jaxnn import data
+from jaxnn.data import features, synthetic
+from jaxnn.datasets.mnist_idx import IDX_FILES, read_idx
+from jaxnn.errors import DatasetUnavailableError, LabelError
+
+
+def write_idx(path, array):
+    """Write ``array`` (uint8) as a gzip IDX file: magic 0x0000_08_ndim, big-endian dims."""
+    array = np.asarray(array, np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.tobytes())
+
+
+@pytest.fixture
+def tiny_idx(tmp_path):
+    """The four IDX files of a tiny MNIST-like set: 24 train, 12 test images."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    arrays = {}
+    for split, m in (("train", 24), ("test", 12)):
+        images = rng.integers(0, 256, (m, 28, 28), dtype=np.uint8)
+        labels = (np.arange(m) % 10).astype(np.uint8)
+        write_idx(folder / IDX_FILES[split][0], images)
+        write_idx(folder / IDX_FILES[split][1], labels)
+        arrays[split] = (images, labels)
+    return folder, arrays
+
+
+def test_read_idx_roundtrip(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    write_idx(tmp_path / "x.gz", images)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), images)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX"):
+        read_idx(tmp_path / "bad")
+
+
+def test_tfds_builder_from_manual_dir(tiny_idx, tmp_path):
+    folder, arrays = tiny_idx
+    dataset = data.load("mnist", data_dir=str(tmp_path / "tfds"), manual_dir=str(folder))
+    assert dataset.X_train.shape == (784, 24) and dataset.X_test.shape == (784, 12)
+    assert dataset.X_train.dtype == np.float32
+    assert 0.0 <= dataset.X_train.min() and dataset.X_train.max() <= 1.0
+    assert "array_record" in dataset.source
+    assert list((tmp_path / "tfds" / "mnist_idx" / "1.0.0").glob("*.array_record*"))
+    # same examples as the IDX files (TFDS stores them in its own order): match by content
+    images, labels = arrays["train"]
+    expected = {images[i].tobytes(): int(labels[i]) for i in range(24)}
+    got_images = np.rint(dataset.X_train.T * 255).astype(np.uint8).reshape(-1, 28, 28)
+    for image, label in zip(got_images, dataset.labels_train, strict=True):
+        assert expected[image.tobytes()] == label
+    # prepared once: a second load needs no manual dir
+    again = data.load("mnist", data_dir=str(tmp_path / "tfds"))
+    np.testing.assert_array_equal(again.X_test, dataset.X_test)
+
+
+def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path):
+    folder, _ = tiny_idx
+    data.prepare("fashion_mnist", str(tmp_path / "tfds"), str(folder))
+    source = data._builder("fashion_mnist", str(tmp_path / "tfds")).as_data_source()["test"]
+    images, labels = data._read_split(source)
+    decoded = source.__getitems__(range(len(source)))
+    np.testing.assert_array_equal(images, np.stack([e["image"] for e in decoded]))
+    np.testing.assert_array_equal(labels, [e["label"] for e in decoded])
+
+
+def test_offline_without_files_fails_fast(tmp_path, monkeypatch):
+    nowhere = str(tmp_path / "none")
+    monkeypatch.setattr(data, "DEBIAN_FOLDERS", {"mnist": nowhere, "fashion_mnist": nowhere})
+    monkeypatch.setattr(data, "_online", lambda url, timeout=3.0: False)
+    start = time.perf_counter()
+    with pytest.raises(DatasetUnavailableError, match="--manual-dir") as info:
+        data.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
+    assert "apt-get install dataset-fashion-mnist" in str(info.value)
+    assert time.perf_counter() - start < 10
+    with pytest.raises(DatasetUnavailableError, match="four IDX files"):
+        data.load("mnist", data_dir=str(tmp_path / "tfds"), manual_dir=str(tmp_path))
+
+
+def test_online_probe_answers_quickly_for_a_closed_port():
+    start = time.perf_counter()
+    assert data._online("http://127.0.0.1:9/", timeout=2.0) is False
+    assert time.perf_counter() - start < 5
+
+
+def test_digits_is_bundled_and_columns():
+    dataset = data.load("digits")
+    assert dataset.X_train.shape[0] == 64
+    assert dataset.X_train.shape[1] + dataset.X_test.shape[1] == 1797
+    assert dataset.X_train.flags["C_CONTIGUOUS"]
+    assert dataset.X_train.max() == 1.0 and dataset.num_classes == 10
+
+
+@pytest.mark.parametrize("name", ["flower", "moons"])
+def test_synthetic_sets(name):
+    dataset = data.load(name)
+    assert dataset.X_train.shape == (2, 800) and set(np.unique(dataset.labels_train)) == {0, 1}
+
+
+def test_random_regression_is_the_printed_shapes():
+    x, y = synthetic.random_regression()
+    assert x.shape == (64, 1000) and y.shape == (64, 10)
+
+
+def test_feature_processing():
+    images = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+    assert features.flatten(images).shape == (2, 6)
+    assert features.scale_01(np.array([0, 255])).tolist() == [0.0, 1.0]
+    rows = np.array([[1.0, 5.0], [3.0, 5.0]])
+    std = features.Standardizer.fit(rows)
+    np.testing.assert_allclose(std.transform(rows), [[-1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(std.transform(np.array([[5.0, 5.0]])), [[3.0, 0.0]])
+    Y = features.one_hot(np.array([2, 0]), 3)
+    np.testing.assert_array_equal(Y, [[0, 1], [0, 0], [1, 0]])
+    # every pair of one-hot categories is √2 apart
+    assert np.linalg.norm(Y[:, 0] - Y[:, 1]) == pytest.approx(np.sqrt(2))
+    np.testing.assert_array_equal(features.multi_hot([[1, 3]], 4)[:, 0], [0, 1, 0, 1])
+    vocab = features.Vocabulary(["Beijing", "Shanghai", "Shenzhen"])
+    assert vocab.encode(["Shenzhen", "Paris", "Beijing"]).tolist() == [2, 3, 0]
+    assert len(vocab) == 4
+    assert features.to_columns(rows).tolist() == [[1.0, 3.0], [5.0, 5.0]]
+
+
+@pytest.mark.parametrize("labels", [[0, 3], [-1, 0], [0.5, 1]])
+def test_bad_labels_are_named(labels):
+    with pytest.raises(LabelError):
+        features.one_hot(np.array(labels), 3)
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+def test_debian_fashion_mnist_is_found_by_default(tmp_path):
+    dataset = data.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
+    assert dataset.X_train.shape == (784, 60000) and dataset.X_test.shape == (784, 10000)
+    assert np.bincount(dataset.labels_train).tolist() == [6000] * 10
