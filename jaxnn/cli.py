@@ -158,6 +158,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_verify_notes(args) -> int:
+    from jaxnn import verify
+
+    rows = verify.run()
+    verify.write(rows, args.out)
+    print(verify.table(rows))
+    print(f"report: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxnn",
@@ -209,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-dir", default=None)
     q.add_argument("--manual-dir", default=None)
     q.set_defaults(func=cmd_data_prepare)
+
+    p = sub.add_parser("verify-notes", help="check every printed claim of the lecture notes")
+    p.add_argument("--out", default="claims.json", help="where to write the JSON report")
+    p.set_defaults(func=cmd_verify_notes)
 
     p = sub.add_parser("demo", help="what `make demo` runs")
     p.add_argument("--out", default="runs/demo")
