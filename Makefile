@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench experiments clean
 
+EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
+	two_layer_random activations initialization regularization linear_regression \
+	hinge_vs_softmax
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -23,6 +27,19 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check jaxnn tests experiments
 	$(BIN)/ruff format --check jaxnn tests experiments
+
+# Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
+# and the homework on Fashion-MNIST (needs Debian's dataset-fashion-mnist, or --manual-dir).
+experiments: $(STAMP)
+	@mkdir -p runs/experiments
+	@for name in $(EXPERIMENTS); do \
+		echo "== $$name"; \
+		$(BIN)/python experiments/$$name.py --out runs/experiments/$$name > runs/experiments-$$name.log \
+			|| { cat runs/experiments-$$name.log; exit 1; }; \
+	done
+	$(BIN)/jaxnn verify-notes --out runs/experiments/claims.json
+	rm -rf runs/experiments/homework_mlp
+	$(BIN)/python experiments/homework_mlp.py --dataset fashion_mnist --out runs/experiments/homework_mlp
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -6,6 +6,8 @@ X is (n_x, m), Y is (1, m): one example per column.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -85,3 +87,21 @@ def grads_loop(params: dict, X: Array, Y: Array) -> dict[str, Array]:
 def predict(params: dict, X: Array) -> Array:
     """1 where a ≥ 0.5, else 0; shape (1, m)."""
     return (forward(params, X) >= 0.5).astype(jnp.int32)
+
+
+def grads_pure_python(w: list[float], b: float, X_rows: list[list[float]], y: list[float]):
+    """The notes' per-example loop in pure Python (no numpy, no JAX): the baseline of the
+    "vectorization is up to 300× faster" claim. ``X_rows`` holds one example per row (lists).
+    Returns ``(dw, db)`` as a list and a float."""
+    m, n = len(X_rows), len(w)
+    dw, db = [0.0] * n, 0.0
+    for i in range(m):
+        x = X_rows[i]
+        z = b
+        for j in range(n):
+            z += w[j] * x[j]
+        dz = 1.0 / (1.0 + math.exp(-z)) - y[i]
+        for j in range(n):
+            dw[j] += x[j] * dz
+        db += dz
+    return [d / m for d in dw], db / m

@@ -131,3 +131,27 @@ def make_evaluate(hidden: str, output: str, l2: float = 0.0):
         return J, mlp.accuracy(params, X, Y, hidden, output)
 
     return evaluate
+
+
+def fit(
+    params: dict,
+    X: Array,
+    Y: Array,
+    cost_and_grads: CostAndGrads,
+    optimizer: optax.GradientTransformation,
+    epochs: int,
+    batch_size: int | None = None,
+    key: Array | None = None,
+) -> tuple[dict, list[float]]:
+    """Train in memory for ``epochs`` epochs (``batch_size=None``: full batch); returns the
+    params and the mean minibatch cost of each epoch. For experiments and notebooks;
+    ``jaxnn.run.train_and_evaluate`` adds evaluation, files and checkpoints."""
+    m = X.shape[1]
+    key = jax.random.PRNGKey(0) if key is None else key
+    epoch = make_epoch(make_step(cost_and_grads, optimizer), m, batch_size or m)
+    opt_state = optimizer.init(params)
+    history = []
+    for index in range(epochs):
+        params, opt_state, costs = epoch(params, opt_state, epoch_key(key, index), X, Y)
+        history.append(float(jnp.mean(costs)))
+    return params, history

@@ -1,9 +1,78 @@
+"""Every experiment runs on tiny settings and writes config.json, metrics.json and its plots."""
+
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        f"experiments_{name}", ROOT / "experiments" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[f"experiments_{name}"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = {
+    "logistic_regression": dict(iterations=20),
+    "vectorization": dict(n_x=256, m=3, repeats=1),
+    "per_example_grads": dict(width=64, batch=10, jacobian_batches=(1, 2)),
+    "planar_shallow": dict(hidden_sizes=(1, 4), epochs=30),
+    "two_layer_random": dict(iterations=20),
+    "activations": dict(layers=(64, 8, 10), epochs=2),
+    "initialization": dict(layers=(64, 8, 10), epochs=2),
+    "regularization": dict(l2_strengths=(0.0, 0.01), epochs=3),
+    "linear_regression": dict(epochs=5),
+    "hinge_vs_softmax": dict(epochs=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_experiment_smoke(name, tmp_path):
+    module = load(name)
+    config = module.Config(**TINY[name])
+    metrics = module.main(config, str(tmp_path))
+    assert metrics
+    json.dumps(metrics, default=float)  # serializable
+    assert list(tmp_path.glob("*.png")), "each experiment draws its plot"
+
+
+def test_experiment_results_on_tiny_settings(tmp_path):
+    lr = load("logistic_regression").main(load("logistic_regression").Config(iterations=50),
+                                          str(tmp_path))  # fmt: skip
+    assert lr["loop_vs_vectorized_params"] < 1e-5
+    assert lr["optax_vs_vectorized_params"] < 1e-5
+    per = load("per_example_grads")
+    result = per.main(per.Config(width=64, jacobian_batches=(1,)), str(tmp_path))
+    assert max(result["mean_of_per_example_vs_batch_relative_error"].values()) < 1e-5
+    assert result["full_batch_jacobian"]["shape"] == [6400, 6400]
+    two = load("two_layer_random")
+    result = two.main(two.Config(iterations=50), str(tmp_path))
+    assert result["max_hand_vs_autodiff_relative_error"] < 1e-12
+    assert result["final_loss"] < result["initial_loss"]
+    lin = load("linear_regression")
+    result = lin.main(lin.Config(), str(tmp_path))
+    assert result["linear_regression"]["sgd_vs_least_squares_relative_error"] < 1e-4
+    assert result["logistic_regression"]["mlp_vs_logistic_relative_error"] < 1e-5
+
+
+def test_experiment_command_line_writes_files(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "linear_regression.py"), "--epochs", "3",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
+    assert "seconds" in json.loads((tmp_path / "metrics.json").read_text())
 
 
 def test_homework_smoke_on_digits(tmp_path):
