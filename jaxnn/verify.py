@@ -582,3 +582,33 @@ def table(rows: list[dict]) -> str:
     counts = {s: sum(r["status"] == s for r in rows) for s in ("holds", "fails", "unverified")}
     lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
     return "\n".join(lines)
+
+
+def _counterexample(row: dict) -> str:
+    evidence = row["evidence"]
+    if "relative_errors" in evidence:
+        where, error = max(evidence["relative_errors"].items(), key=lambda item: item[1])
+        return f"{where}: relative error {error:.3g}"
+    parts = []
+    for key, value in evidence.items():
+        if key in ("note", "reading"):
+            continue
+        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return "; ".join(parts)
+
+
+def markdown(rows: list[dict]) -> str:
+    """The README's "What the notes get wrong" table, generated from the report rows."""
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("holds", "fails", "unverified")}
+    lines = [
+        f"{counts['holds']} hold, {counts['fails']} fail, {counts['unverified']} unverified. "
+        "The failures:",
+        "",
+        "| id | printed | correct | counterexample |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        if row["status"] == "fails":
+            cells = [f"`{row['id']}`", row["claim"], row["correct"], _counterexample(row)]
+            lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)

@@ -50,3 +50,9 @@ def test_cli_writes_claims_json(tmp_path, capsys):
     rows = json.loads(out.read_text())
     assert {row["id"] for row in rows} >= set(REQUIRED_IDS)
     assert "fails" in capsys.readouterr().out
+
+
+def test_markdown_lists_every_failure(report):
+    text = verify.markdown(list(report.values()))
+    for claim_id in FAILS:
+        assert f"`{claim_id}`" in text
