@@ -6,12 +6,20 @@ and the number of finished epochs. The data order of epoch ``e`` is drawn from
 exactly the permutations the uninterrupted run would have used. orbax writes each checkpoint
 to a temporary folder and renames it when complete, so a crash during a save leaves the
 previous checkpoint loadable.
+
+On top of orbax, jaxnn writes a SHA-256 manifest of every file of a checkpoint
+(``jaxnn_checksums.json``, itself written atomically) once orbax has committed it. A
+checkpoint without its manifest is incomplete and skipped; restoring one whose files no
+longer match (empty, truncated, bit-flipped) is a ``CheckpointError`` that names the file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 
 import jax
 
@@ -41,21 +49,87 @@ def save(directory: str, epoch: int, state: dict) -> None:
             and not bool(jax.numpy.isfinite(leaf).all())
         ):
             raise CheckpointError("refusing to save a checkpoint with NaN/Inf values")
+    step_dir = os.path.join(os.path.abspath(directory), str(epoch))
+    if os.path.exists(step_dir):  # left by a crashed save, or a run resumed before it
+        shutil.rmtree(step_dir)
     manager = _manager(directory)
     manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
     manager.wait_until_finished()
     manager.close()
+    _write_manifest(os.path.join(os.path.abspath(directory), str(epoch)))
+
+
+MANIFEST = "jaxnn_checksums.json"
+
+
+def _files(step_dir: str) -> list[str]:
+    found = []
+    for root, _, names in os.walk(step_dir):
+        for name in names:
+            path = os.path.relpath(os.path.join(root, name), step_dir)
+            if path != MANIFEST:
+                found.append(path)
+    return sorted(found)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_manifest(step_dir: str) -> None:
+    manifest = {path: _sha256(os.path.join(step_dir, path)) for path in _files(step_dir)}
+    tmp = os.path.join(step_dir, MANIFEST + ".tmp")
+    with open(tmp, "w") as file:
+        json.dump(manifest, file, indent=1)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, os.path.join(step_dir, MANIFEST))
+
+
+def verify(directory: str, epoch: int) -> None:
+    """Check every file of checkpoint ``epoch`` against its manifest; CheckpointError if not."""
+    step_dir = os.path.join(os.path.abspath(directory), str(epoch))
+    fix = f"delete {step_dir} to resume from the checkpoint before it, or start the run afresh"
+    manifest_path = os.path.join(step_dir, MANIFEST)
+    if not os.path.exists(manifest_path):
+        raise CheckpointError(
+            f"checkpoint {epoch} in {directory} is incomplete (no manifest); {fix}"
+        )
+    try:
+        with open(manifest_path) as file:
+            manifest = json.load(file)
+    except (OSError, ValueError):
+        raise CheckpointError(f"checkpoint {epoch}: its manifest is unreadable; {fix}") from None
+    if not manifest:
+        raise CheckpointError(f"checkpoint {epoch} in {directory} is empty; {fix}")
+    for path, expected in manifest.items():
+        full = os.path.join(step_dir, path)
+        if not os.path.exists(full):
+            raise CheckpointError(f"checkpoint {epoch} is missing {path}; {fix}")
+        if _sha256(full) != expected:
+            raise CheckpointError(
+                f"checkpoint {epoch} is corrupt: {path} does not match its checksum "
+                f"(truncated or changed on disk); {fix}"
+            )
+
+
+def _steps(directory: str) -> list[int]:
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
 
 
 def latest_epoch(directory: str) -> int | None:
-    """The epoch of the newest complete checkpoint in ``directory``, or None."""
-    if not os.path.isdir(directory):
-        return None
-    manager = _manager(directory)
-    try:
-        return manager.latest_step()
-    finally:
-        manager.close()
+    """The epoch of the newest complete checkpoint (with its manifest), or None. Folders
+    left by a crash during a save have no manifest and are skipped."""
+    for epoch in reversed(_steps(directory)):
+        if os.path.exists(os.path.join(directory, str(epoch), MANIFEST)):
+            return epoch
+    return None
 
 
 def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[int, dict]:
@@ -68,6 +142,7 @@ def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[i
         raise CheckpointError(
             f"no checkpoint in {directory}: start without --resume, or point --out at a run"
         )
+    verify(directory, epoch)
     _check_compatible(_leaf_shapes(directory, epoch), template)
     manager = _manager(directory)
     try:
@@ -113,7 +188,7 @@ def load(directory: str, epoch: int | None = None) -> dict:
     epoch = latest_epoch(directory) if epoch is None else epoch
     if epoch is None:
         raise CheckpointError(f"no checkpoint in {directory}")
-    _leaf_shapes(directory, epoch)
+    verify(directory, epoch)
     return ocp.StandardCheckpointer().restore(_item_path(directory, epoch))
 
 

@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxnn import losses
+from jaxnn import losses, validate
 from jaxnn.errors import ShapeError
 
 Array = jax.Array
@@ -19,6 +19,7 @@ Array = jax.Array
 
 def init(n_x: int, dtype=jnp.float32) -> dict[str, Array]:
     """Zeros, as in the notes (logistic regression has no symmetry to break)."""
+    validate.dtype_available(dtype)
     return {"w": jnp.zeros((n_x, 1), dtype), "b": jnp.zeros((), dtype)}
 
 

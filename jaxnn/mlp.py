@@ -24,7 +24,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations, initializers, losses
+from jaxnn import activations, initializers, losses, validate
 from jaxnn.errors import ConfigError, ShapeError
 
 Array = jax.Array
@@ -67,6 +67,7 @@ def init(
                 f"layer size {size} at position {position} of layer_dims {dims}: "
                 "every layer needs at least one unit"
             )
+    validate.dtype_available(dtype)
     weight_init = initializers.get(scheme)
     keys = jax.random.split(key, len(dims) - 1)
     params = {}
@@ -127,6 +128,7 @@ def _check_X(params: dict, X: Array) -> None:
         )
     if X.shape[1] == 0:
         raise ShapeError("X has no examples (m = 0): pass at least one column")
+    validate.finite(X)
 
 
 def _check_Y(params: dict, X: Array, Y: Array) -> None:
@@ -139,6 +141,15 @@ def _check_Y(params: dict, X: Array, Y: Array) -> None:
         )
 
 
+def _as_float(params: dict, X: Array) -> Array:
+    """Integer inputs (e.g. uint8 pixels) are cast to the params' float dtype, unscaled:
+    scale them first (jaxnn.data.features.scale_01) if they are raw intensities."""
+    X = jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(params["W1"].dtype)
+    return X
+
+
 def forward(
     params: dict, X: Array, hidden: str = "relu", output: str = "softmax"
 ) -> tuple[Array, list[LayerCache]]:
@@ -149,6 +160,7 @@ def forward(
     _check_hidden(hidden)
     _check_output(output)
     L = num_layers(params)
+    X = _as_float(params, X)
     _check_X(params, X)
     g_hidden = activations.get(hidden).g
     g_output = activations.get(output).g
@@ -181,6 +193,7 @@ def cost(
     """J(θ) = (1/m) Σ_i ℓ(f(x⁽ⁱ⁾; θ), y⁽ⁱ⁾) + λ Σ_k ‖W⁽ᵏ⁾‖_F²."""
     _, caches = forward(params, X, hidden, output)
     _check_Y(params, X, Y)
+    validate.targets(Y, output)
     return cost_from_logits(caches[-1].Z, Y, output) + losses.l2_penalty(params, l2)
 
 
@@ -239,6 +252,7 @@ def cost_and_grads(
     """``(J, grads)`` with one forward pass and the hand-derived backward pass."""
     _, caches = forward(params, X, hidden, output)
     _check_Y(params, X, Y)
+    validate.targets(Y, output)
     J = cost_from_logits(caches[-1].Z, Y, output) + losses.l2_penalty(params, l2)
     return J, backward(params, caches, Y, hidden, output, l2)
 

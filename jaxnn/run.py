@@ -200,10 +200,10 @@ def train_and_evaluate(
             bad = int(np.argmin(finite))
             last = float(costs[finite][-1]) if finite.any() else float("nan")
             raise DivergenceError(
-                f"training diverged: the cost is {costs[bad]} at epoch {epoch + 1}, step "
-                f"{bad + 1} of {len(costs)} (learning rate {config.lr}; last finite cost "
-                f"{last:.4g}). Lower --lr (e.g. {config.lr / 10:g}) or standardize the "
-                "inputs. No checkpoint was written for this epoch."
+                f"training diverged: the cost or gradient is {costs[bad]} at epoch "
+                f"{epoch + 1}, step {bad + 1} of {len(costs)} (learning rate {config.lr}; "
+                f"last finite cost {last:.4g}). Lower --lr (e.g. {config.lr / 10:g}) or "
+                "standardize the inputs. No checkpoint was written for this epoch."
             )
         params, opt_state = new_params, new_opt_state
         train_seconds += seconds

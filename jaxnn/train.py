@@ -59,10 +59,15 @@ def make_optimizer(
 
 def make_step(cost_and_grads: CostAndGrads, optimizer: optax.GradientTransformation):
     """One gradient-descent step: ``θ ← θ − α ∇J(θ)`` via optax. Returns ``step(params,
-    opt_state, X, Y) -> (params, opt_state, J)`` (not jitted: it is traced into epochs)."""
+    opt_state, X, Y) -> (params, opt_state, J)`` (not jitted: it is traced into epochs).
+
+    A step whose gradient holds NaN/Inf reports ``J = NaN`` even if the cost itself was
+    finite, so the divergence check sees the first bad step."""
 
     def step(params, opt_state, X, Y):
         J, grads = cost_and_grads(params, X, Y)
+        grads_finite = jnp.all(jnp.stack([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
+        J = jnp.where(grads_finite, J, jnp.nan)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, J
 

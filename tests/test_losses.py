@@ -71,3 +71,56 @@ def test_l2_on_weights_only():
     for key in params:
         np.testing.assert_allclose(grads[key], auto[key])
     assert float(jnp.abs(grads["b1"]).sum()) == 0.0
+
+
+LOGITS = [0.0, 1.0, -1.0, 20.0, -20.0, 88.0, -88.0, 1e4, -1e4, 1e9, -1e9]
+
+
+def _bce_reference(z, y):
+    """float64 numpy: softplus(z) − y z, and its gradient σ(z) − y."""
+    z = np.float64(z)
+    return np.logaddexp(0.0, z) - y * z, 0.5 * (1.0 + np.tanh(z / 2)) - y
+
+
+@pytest.mark.parametrize("z", LOGITS)
+@pytest.mark.parametrize("y", [0.0, 1.0])
+def test_bce_value_and_gradient_correct_in_float32(z, y):
+    Z = jnp.array([[z]], jnp.float32)
+    Y = jnp.array([[y]], jnp.float32)
+    J, dZ = jax.value_and_grad(losses.binary_cross_entropy_with_logits)(Z, Y)
+    J_ref, dZ_ref = _bce_reference(np.float32(z), y)
+    assert np.isfinite(J) and np.isfinite(dZ).all()
+    np.testing.assert_allclose(float(J), J_ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(float(dZ[0, 0]), dZ_ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("z", LOGITS)
+def test_softmax_ce_value_and_gradient_correct_in_float32(z):
+    Z = jnp.array([[z], [0.0], [-z / 2]], jnp.float32)
+    for label in range(3):
+        Y = jnp.eye(3, dtype=jnp.float32)[:, label : label + 1]
+        J, dZ = jax.value_and_grad(losses.softmax_cross_entropy)(Z, Y)
+        z64 = np.asarray(Z, np.float64)[:, 0]
+        log_p = z64 - z64.max() - np.log(np.exp(z64 - z64.max()).sum())
+        assert np.isfinite(J) and np.isfinite(dZ).all()
+        np.testing.assert_allclose(float(J), -log_p[label], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(dZ[:, 0], np.exp(log_p) - np.eye(3)[label], atol=1e-6)
+
+
+def test_softmax_ce_is_shift_invariant_in_float32():
+    # multiples of 1/8 stay exact after adding 1e6 in float32 (spacing 0.0625 there)
+    Z = jnp.asarray(np.random.default_rng(0).integers(-32, 32, (5, 7)) / 8, jnp.float32)
+    Y = jax.nn.one_hot(jnp.arange(7) % 5, 5).T
+    shifted = Z + jnp.float32(1e6)
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(shifted, Y), losses.softmax_cross_entropy(Z, Y), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("z", [1e9, -1e9, 1e4])
+def test_other_losses_finite_at_extremes(z):
+    S = jnp.array([[z], [0.0], [-z]], jnp.float32)
+    J, dS = jax.value_and_grad(losses.multiclass_hinge)(S, jnp.array([1]))
+    assert np.isfinite(J) and np.isfinite(dS).all()
+    J, dA = jax.value_and_grad(losses.squared_error)(S, jnp.zeros_like(S))
+    assert np.isfinite(J) and np.isfinite(dA).all()

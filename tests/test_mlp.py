@@ -173,3 +173,41 @@ def test_shape_errors_name_the_problem():
         mlp.forward(params, jnp.ones((4, 3)), output="tanh")
     with pytest.raises(ConfigError, match="at least one unit"):
         mlp.init(jax.random.PRNGKey(0), [4, 0, 2])
+
+
+@pytest.mark.parametrize("output", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("scale", [1e4, 1e8])
+def test_hand_backprop_exact_at_extreme_logits(output, scale):
+    """dZ = A − Y needs no division: still finite and equal to autodiff when logits ~ ±1e9."""
+    n_out = 3 if output == "softmax" else 1
+    params = mlp.init(jax.random.PRNGKey(0), [4, 5, n_out])
+    params["W2"] = params["W2"] * scale
+    X = jax.random.normal(jax.random.PRNGKey(1), (4, 6)) * 10
+    _, Y = gradcheck.random_problem(jax.random.PRNGKey(2), [4, 5, n_out], output, 6)
+    J, hand = mlp.cost_and_grads(params, X, Y, "tanh", output)
+    J_auto, auto = mlp.autodiff_cost_and_grads(params, X, Y, "tanh", output)
+    assert np.isfinite(J) and all(np.isfinite(g).all() for g in hand.values())
+    np.testing.assert_allclose(J, J_auto, rtol=1e-6)
+    for key in params:
+        assert gradcheck.relative_error(hand[key], auto[key]) <= 1e-5, key
+
+
+@settings(max_examples=10)
+@given(problem=problems(), hidden=st.sampled_from(activations.ELEMENTWISE),
+       output=st.sampled_from(mlp.OUTPUTS))  # fmt: skip
+def test_jit_equals_eager_and_inputs_are_not_mutated(problem, hidden, output):
+    dims, m, l2, seed = problem
+    params, X, Y = _setup(dims, output, m, seed, jnp.float32)
+    params_np = {k: np.array(v) for k, v in params.items()}
+    X_np, Y_np = np.array(X), np.array(Y)
+    copies = ({k: v.copy() for k, v in params_np.items()}, X_np.copy(), Y_np.copy())
+    eager = mlp.cost_and_grads(params_np, X_np, Y_np, hidden, output, l2)
+    jitted = jax.jit(mlp.cost_and_grads, static_argnums=(3, 4))(
+        params_np, X_np, Y_np, hidden, output, l2
+    )
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)  # XLA may fuse and reorder
+    for key in params_np:
+        np.testing.assert_array_equal(params_np[key], copies[0][key])
+    np.testing.assert_array_equal(X_np, copies[1])
+    np.testing.assert_array_equal(Y_np, copies[2])

@@ -109,3 +109,94 @@ def test_data_list(capsys):
     out = capsys.readouterr().out
     for name in ("digits", "mnist", "fashion_mnist"):
         assert name in out
+
+
+def _train_cmd(out, *extra, epochs=30):
+    return [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
+            "64,32,10", "--batch-size", "4", "--lr", "0.05", "--epochs", str(epochs),
+            "--seed", "11", "--quiet", "--out", str(out), *extra]  # fmt: skip
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
+    """A real SIGKILL while training (mid-epoch or mid-save), then --resume: the final params
+    are bitwise equal to an uninterrupted run's."""
+    import signal
+    import time
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_train_cmd(killed), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        latest = checkpoint.latest_epoch(str(killed / "checkpoints"))
+        if latest is not None and latest >= 3:
+            break
+        time.sleep(0.05)
+    time.sleep(0.13)  # land somewhere inside a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it was killed"
+    stopped_at = checkpoint.latest_epoch(str(killed / "checkpoints"))
+    assert stopped_at < 30
+    resumed = subprocess.run(_train_cmd(killed, "--resume"), capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    full = tmp_path / "full"
+    result = subprocess.run(_train_cmd(full), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    a = checkpoint.load(str(full / "checkpoints"), 30)
+    b = checkpoint.load(str(killed / "checkpoints"), 30)
+    for key in a["params"]:
+        np.testing.assert_array_equal(a["params"][key], b["params"][key])
+    history = [json.loads(x) for x in (killed / "history.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == list(range(1, 31))
+
+
+def test_same_seed_bitwise_equal_across_processes(tmp_path):
+    for name in ("a", "b"):
+        result = subprocess.run(_train_cmd(tmp_path / name, epochs=2), capture_output=True,
+                                text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    a = checkpoint.load(str(tmp_path / "a" / "checkpoints"))
+    b = checkpoint.load(str(tmp_path / "b" / "checkpoints"))
+    for key in a["params"]:
+        np.testing.assert_array_equal(a["params"][key], b["params"][key])
+
+
+@pytest.mark.parametrize(
+    "args, code, match",
+    [(["--lr", "1e4", "--layers", "64,64,64,10"], 6, "diverged"),
+     (["--lr", "nan"], 2, "--lr"),
+     (["--batch-size", "0"], 2, "--batch-size"),
+     (["--l2", "-1"], 2, "--l2"),
+     (["--seed", "-3"], 2, "--seed"),
+     (["--dataset", "imagenet"], 2, "digits"),
+     (["--output", "linear"], 2, "softmax"),
+     (["--layers", "64,0,10"], 2, "≥ 1")],
+)  # fmt: skip
+def test_cli_exit_codes(tmp_path, capsys, args, code, match):
+    rc = cli.main(["train", "--dataset", "digits", "--epochs", "2", "--quiet",
+                   "--out", str(tmp_path / "run"), *args])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == code and match in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_out_dir_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = cli.main(["train", "--dataset", "digits", "--quiet", "--out", str(blocker / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot write to --out" in err
+
+
+def test_damaged_checkpoint_exit_code(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "digits", "--epochs", "1", "--quiet",
+                     "--out", str(out)]) == 0  # fmt: skip
+    target = max((p for p in (out / "checkpoints" / "1").rglob("*") if p.is_file()
+                  and p.name != checkpoint.MANIFEST), key=lambda p: p.stat().st_size)  # fmt: skip
+    target.write_bytes(target.read_bytes()[:-7])
+    rc = cli.main(["train", "--dataset", "digits", "--epochs", "2", "--quiet", "--resume",
+                   "--out", str(out)])  # fmt: skip
+    assert rc == 5 and "checksum" in capsys.readouterr().err

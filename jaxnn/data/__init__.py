@@ -5,6 +5,7 @@ every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and inte
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import time
@@ -89,13 +90,25 @@ def _builder(name: str, data_dir: str | None):
 
 
 def _online(url: str, timeout: float = 3.0) -> bool:
+    """Can ``url``'s host be reached within ``timeout`` seconds? The name lookup runs in a
+    thread too: ``getaddrinfo`` has no timeout of its own and can hang on a closed network."""
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    def connect() -> bool:
+        try:
+            with socket.create_connection((parsed.hostname, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
+        return pool.submit(connect).result(timeout=timeout + 0.5)
+    except concurrent.futures.TimeoutError:
         return False
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _has_idx_files(folder: str | None) -> bool:
