@@ -7,6 +7,7 @@ at random points. A claim *fails* only on evidence: a counterexample with number
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -290,6 +291,7 @@ def _two_layer(seed=7, m=1, hidden="tanh"):
     return params, X, Y, auto, caches, g_prime, a2
 
 
+@functools.cache
 def _one_example_backprop():
     params, x, y, auto, caches, g_prime, a2 = _two_layer()
     dz2 = a2 - y
