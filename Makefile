@@ -25,8 +25,8 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check jaxnn tests experiments
-	$(BIN)/ruff format --check jaxnn tests experiments
+	$(BIN)/ruff check jaxnn tests experiments bench
+	$(BIN)/ruff format --check jaxnn tests experiments bench
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
 # and the homework on Fashion-MNIST (needs Debian's dataset-fashion-mnist, or --manual-dir).
@@ -40,6 +40,13 @@ experiments: $(STAMP)
 	$(BIN)/jaxnn verify-notes --out runs/experiments/claims.json
 	rm -rf runs/experiments/homework_mlp
 	$(BIN)/python experiments/homework_mlp.py --dataset fashion_mnist --out runs/experiments/homework_mlp
+
+# The side-by-side benchmark (needs Fashion-MNIST: Debian's dataset-fashion-mnist or a
+# prepared TFDS copy). Installs the optional torch==2.13.0 CPU build. OpenBLAS's core-type
+# override (set on some of these machines) would slow numpy's BLAS: unset for this run only.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -59,6 +59,33 @@ def save(directory: str, epoch: int, state: dict) -> None:
     _write_manifest(os.path.join(os.path.abspath(directory), str(epoch)))
 
 
+class BackgroundSaver:
+    """Saves checkpoints in a background thread while the next epoch computes (JAX arrays
+    are immutable, so the state cannot change under the writer). One save at a time, in
+    order; ``wait()`` blocks until the last one is complete and re-raises its error."""
+
+    def __init__(self):
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._pending = None
+
+    def save(self, directory: str, epoch: int, state: dict) -> None:
+        self.wait()
+        self._pending = self._pool.submit(save, directory, epoch, state)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 MANIFEST = "jaxnn_checksums.json"
 
 

@@ -97,7 +97,6 @@ def test_digits_is_bundled_and_columns():
     dataset = data.load("digits")
     assert dataset.X_train.shape[0] == 64
     assert dataset.X_train.shape[1] + dataset.X_test.shape[1] == 1797
-    assert dataset.X_train.flags["C_CONTIGUOUS"]
     assert dataset.X_train.max() == 1.0 and dataset.num_classes == 10
 
 

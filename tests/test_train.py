@@ -39,12 +39,12 @@ def test_epoch_matches_a_python_loop_over_the_same_batches(batch_size):
     params = mlp.init(jax.random.PRNGKey(1), [4, 3, 2])
     optimizer = optax.sgd(0.1)
     step = train.make_step(train.make_cost_and_grads("hand", "tanh", "softmax"), optimizer)
-    key = jax.random.PRNGKey(5)
+    order = train.epoch_order(jax.random.PRNGKey(5), 0, 30)
+    assert sorted(order.tolist()) == list(range(30))
     epoch = train.make_epoch(step, 30, batch_size)
-    got, _, costs = epoch(params, optimizer.init(params), key, X, Y)
+    got, _, costs = epoch(params, optimizer.init(params), order, *train.device_rows(X, Y))
     assert costs.shape == (train.steps_per_epoch(30, batch_size),)
 
-    order = np.asarray(jax.random.permutation(key, 30))
     expected, state = params, optimizer.init(params)
     for start in range(0, 30, batch_size):
         idx = order[start : start + batch_size]
@@ -62,9 +62,10 @@ def test_hand_and_autodiff_training_agree():
         step = train.make_step(train.make_cost_and_grads(grads, "relu", "softmax", 0.01),
                                optimizer)  # fmt: skip
         epoch = train.make_epoch(step, 40, 8)
+        rows = train.device_rows(X, Y)
         p, s = params, optimizer.init(params)
         for e in range(5):
-            p, s, _ = epoch(p, s, train.epoch_key(jax.random.PRNGKey(0), e), X, Y)
+            p, s, _ = epoch(p, s, train.epoch_order(jax.random.PRNGKey(0), e, 40), *rows)
         results[grads] = p
     assert gradcheck.relative_error(results["hand"], results["autodiff"]) < 1e-5
 
@@ -78,8 +79,10 @@ def test_toy_problem_converges():
     evaluate = train.make_evaluate("tanh", "softmax")
     state = optimizer.init(params)
     J0, _ = evaluate(params, X, Y)
+    rows = train.device_rows(X, Y)
     for e in range(30):
-        params, state, _ = epoch(params, state, train.epoch_key(jax.random.PRNGKey(0), e), X, Y)
+        order = train.epoch_order(jax.random.PRNGKey(0), e, 200)
+        params, state, _ = epoch(params, state, order, *rows)
     J, accuracy = evaluate(params, X, Y)
     assert float(J) < 0.25 * float(J0)
     assert float(accuracy) > 0.95

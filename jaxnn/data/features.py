@@ -93,5 +93,9 @@ class Vocabulary:
 
 
 def to_columns(rows: np.ndarray) -> np.ndarray:
-    """Row-major examples (m, n) -> the library's column layout (n, m), contiguous."""
-    return np.ascontiguousarray(np.asarray(rows).T)
+    """Row-major examples (m, n) -> the library's column layout (n, m).
+
+    A transposed *view*, not a copy: column ``i`` is example ``i``. Moving it to the device
+    (``jnp.asarray``) lays it out as (n, m); ``jaxnn.train.device_rows`` turns it back into
+    rows for free, which is how training keeps it."""
+    return np.asarray(rows).T
