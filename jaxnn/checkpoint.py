@@ -208,15 +208,24 @@ def _leaf_shapes(directory: str, epoch: int) -> dict[str, tuple[int, ...]]:
 
 
 def load(directory: str, epoch: int | None = None) -> dict:
-    """The saved state (``params``, ``opt_state``, ``epoch``, ``step``, ``key``) as arrays,
-    without a template: for inspecting a finished run."""
+    """The saved state (``params``, ``opt_state``, ``epoch``, ``step``, ``key``) as arrays on
+    the first local device, without a template: for inspecting a finished run (also one
+    trained on several devices)."""
     import orbax.checkpoint as ocp
 
     epoch = latest_epoch(directory) if epoch is None else epoch
     if epoch is None:
         raise CheckpointError(f"no checkpoint in {directory}")
     verify(directory, epoch)
-    return ocp.StandardCheckpointer().restore(_item_path(directory, epoch))
+    checkpointer = ocp.StandardCheckpointer()
+    metadata = checkpointer.metadata(_item_path(directory, epoch)).item_metadata
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+        dict(metadata),
+        is_leaf=lambda leaf: hasattr(leaf, "shape") and hasattr(leaf, "dtype"),
+    )
+    return checkpointer.restore(_item_path(directory, epoch), abstract)
 
 
 def _check_compatible(saved: dict[str, tuple[int, ...]], template: dict) -> None:

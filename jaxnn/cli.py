@@ -90,6 +90,7 @@ def _config_from_args(args):
         hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
+        devices=args.devices,
     )  # fmt: skip
 
 
@@ -106,6 +107,13 @@ def summary_line(metrics: dict, out_dir: str) -> str:
 
 def cmd_train(args) -> int:
     from jaxnn.run import train_and_evaluate
+
+    if args.distributed:
+        import jax
+
+        # reads the coordinator address, process count and id from the environment
+        # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID) or a cluster manager
+        jax.distributed.initialize()
 
     config = _config_from_args(args)
     out_dir = args.out or os.path.join("runs", f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -268,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default runs/DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--devices", type=int, default=1, help="data-parallel over N devices")
+    p.add_argument(
+        "--distributed", action="store_true",
+        help="call jax.distributed.initialize() first (multi-host; see README)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="datasets: list, prepare")

@@ -40,6 +40,7 @@ class TrainConfig:
     init: str = "glorot"
     data_dir: str | None = None
     manual_dir: str | None = None
+    devices: int = 1  # data-parallel over this many local (or, distributed, global) devices
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""
@@ -51,6 +52,8 @@ class TrainConfig:
             raise ConfigError(f"--epochs must be ≥ 0; got {self.epochs}")
         if not (self.l2 >= 0) or math.isinf(self.l2):
             raise ConfigError(f"--l2 must be a finite number ≥ 0; got {self.l2}")
+        if self.devices < 1:
+            raise ConfigError(f"--devices must be ≥ 1; got {self.devices}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
         if self.output not in ("softmax", "sigmoid"):
@@ -155,10 +158,14 @@ def train_and_evaluate(
     # per-epoch train metrics on a fixed subset: a full pass over 60 000 examples each epoch
     # would cost half as much as the epoch's training; metrics.json has the full set at the end
     X_sub, Y_sub = X_rows[:EVAL_SUBSET], Y_rows[:EVAL_SUBSET]
+    mesh = train.data_mesh(config.devices) if config.devices > 1 else None
+    X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub = train.replicate(
+        (X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub), mesh
+    )
 
     key = jax.random.PRNGKey(config.seed)
     key_init, key_data = jax.random.split(key)
-    params = mlp.init(key_init, dims, config.init)
+    params = train.replicate(mlp.init(key_init, dims, config.init), mesh)
     per_epoch = train.steps_per_epoch(m, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch)
     opt_state = optimizer.init(params)
@@ -166,7 +173,7 @@ def train_and_evaluate(
         train.make_cost_and_grads(config.grads, config.hidden, config.output, config.l2),
         optimizer,
     )
-    epoch_fn = train.make_epoch(step, m, config.batch_size)
+    epoch_fn = train.make_epoch(step, m, config.batch_size, mesh)
     evaluate = train.make_evaluate(config.hidden, config.output, config.l2, rows=True)
 
     start_epoch, history = 0, []
@@ -175,6 +182,7 @@ def train_and_evaluate(
         template = _state(params, opt_state, 0, key_data, 0)
         start_epoch, state = checkpoint.restore(ckpt_dir, template)
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]
+        params, opt_state = train.replicate((params, opt_state), mesh)
         if os.path.exists(history_path):
             with open(history_path) as file:
                 history = [json.loads(line) for line in file if line.strip()]
@@ -249,6 +257,7 @@ def train_and_evaluate(
         "train_seconds": train_seconds, "compile_seconds": compile_seconds,
         "data_seconds": data_seconds, "steps_per_epoch": per_epoch,
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "devices": config.devices, "processes": jax.process_count(),
         "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
         "data_source": dataset.source,
     }  # fmt: skip

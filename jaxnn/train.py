@@ -94,14 +94,49 @@ def device_rows(X: Array, Y: Array) -> tuple[Array, Array]:
     return jnp.asarray(as_rows[0]), jnp.asarray(as_rows[1])
 
 
-def make_epoch(step, m: int, batch_size: int):
+def data_mesh(num_devices: int | None = None):
+    """A 1-D ``Mesh`` named "data" over the first ``num_devices`` devices (all by default).
+
+    Data parallelism the JAX way: ``make_epoch(..., mesh=mesh)`` shards each minibatch's
+    examples (columns) over the mesh and replicates the params; XLA inserts the all-reduce
+    of the gradient sums. With ``jax.distributed.initialize()`` the devices of every host
+    take part."""
+    from jax.sharding import Mesh
+
+    devices = jax.devices()
+    num_devices = num_devices or len(devices)
+    if not 1 <= num_devices <= len(devices):
+        raise ConfigError(
+            f"--devices {num_devices}: this machine has {len(devices)} "
+            f"{devices[0].platform} device(s). On a CPU, simulate more with "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}"
+        )
+    return Mesh(np.array(devices[:num_devices]), ("data",))
+
+
+def replicate(tree, mesh):
+    """Put every leaf of ``tree`` on every device of ``mesh`` (params, the dataset)."""
+    if mesh is None:
+        return tree
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() > 1:  # several hosts: each gives its (identical) full copy
+        return jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree
+        )
+    return jax.device_put(tree, sharding)
+
+
+def make_epoch(step, m: int, batch_size: int, mesh=None):
     """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows) -> (params, opt_state,
     costs)``.
 
     The data (from ``device_rows``) stays on the device; ``order`` is the epoch's permutation
     of the m examples (``epoch_order``). The full minibatches run in one ``lax.scan``, then one
     step on the last partial batch. ``costs`` (steps_per_epoch,) holds the minibatch cost J
-    before each step.
+    before each step. With a ``mesh`` (``data_mesh``), each minibatch's examples are split
+    over its devices (the batch size must be a multiple of the device count).
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be ≥ 1; got {batch_size}")
@@ -111,13 +146,28 @@ def make_epoch(step, m: int, batch_size: int):
             f"use at most {m} (full-batch gradient descent)"
         )
     num_full, remainder = divmod(m, batch_size)
+    shards = 1 if mesh is None else mesh.devices.size
+    if batch_size % shards:
+        raise ConfigError(
+            f"batch size {batch_size} must be a multiple of the {shards} devices it is split "
+            f"over; use e.g. {batch_size - batch_size % shards or shards}"
+        )
+
+    def shard(A):  # examples (columns) split over the mesh's "data" axis
+        if mesh is None or A.shape[1] % shards:
+            return A
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, PartitionSpec(None, "data")))
 
     @jax.jit
     def epoch(params, opt_state, order, X_rows, Y_rows):
         full = num_full * batch_size
 
         def minibatch(indices):  # rows -> the (n, batch) columns the step expects
-            return jnp.take(X_rows, indices, axis=0).T, jnp.take(Y_rows, indices, axis=0).T
+            X = jnp.take(X_rows, indices, axis=0).T
+            Y = jnp.take(Y_rows, indices, axis=0).T
+            return shard(X), shard(Y)
 
         def body(carry, indices):
             params, opt_state = carry
