@@ -9,13 +9,12 @@ MNIST downloads where there is internet; offline, run it on Fashion-MNIST:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import sys
 
-from jaxnn import data
+from jaxnn import data, experiment
 from jaxnn.errors import JaxnnError
 from jaxnn.run import TrainConfig, train_and_evaluate
 
@@ -51,19 +50,8 @@ def main(config: Config, out_dir: str) -> dict:
     return metrics
 
 
-def parse(argv=None) -> tuple[Config, str]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for field in dataclasses.fields(Config):
-        kind = {"int": int, "float": float}.get(str(field.type), str)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
-    parser.add_argument("--out", default="runs/homework")
-    args = vars(parser.parse_args(argv))
-    out = args.pop("out")
-    return Config(**args), out
-
-
 if __name__ == "__main__":
-    config, out = parse()
+    config, out = experiment.parse(Config, __doc__.split("\n\n")[0], default_out="runs/homework")
     if config.dataset not in data.DATASETS:
         sys.exit(f"unknown dataset {config.dataset!r}; choose one of: {', '.join(data.DATASETS)}")
     try:
