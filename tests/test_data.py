@@ -144,3 +144,15 @@ def test_debian_fashion_mnist_is_found_by_default(tmp_path):
     dataset = data.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
     assert dataset.X_train.shape == (784, 60000) and dataset.X_test.shape == (784, 10000)
     assert np.bincount(dataset.labels_train).tolist() == [6000] * 10
+
+
+def test_data_prepare_command(tiny_idx, tmp_path, capsys):
+    from jaxnn import cli
+
+    folder, _ = tiny_idx
+    rc = cli.main(["data", "prepare", "mnist", "--data-dir", str(tmp_path / "tfds"),
+                   "--manual-dir", str(folder)])  # fmt: skip
+    assert rc == 0 and f"built from {folder}" in capsys.readouterr().out
+    assert cli.main(["data", "prepare", "mnist", "--data-dir", str(tmp_path / "tfds")]) == 0
+    assert "prepared TFDS array_record" in capsys.readouterr().out
+    assert cli.main(["data", "prepare", "digits"]) == 0

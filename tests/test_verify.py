@@ -57,3 +57,18 @@ def test_markdown_lists_every_failure(report):
     text = verify.markdown(list(report.values()))
     for claim_id in FAILS:
         assert f"`{claim_id}`" in text
+
+
+def test_homework_claim_reads_a_run(tmp_path, monkeypatch):
+    metrics = tmp_path / "metrics.json"
+    monkeypatch.setattr(verify, "HOMEWORK_METRICS", str(metrics))
+    fn = next(fn for cid, _, _, fn in verify.CLAIMS if cid == "homework.accuracy")
+    assert fn()[0] == "unverified"
+    metrics.write_text(json.dumps({"dataset": "fashion_mnist", "epochs": 20,
+                                   "test_accuracy": 0.88}))  # fmt: skip
+    status, evidence, _ = fn()
+    assert status == "unverified" and evidence["run"]["dataset"] == "fashion_mnist"
+    metrics.write_text(json.dumps({"dataset": "mnist", "epochs": 20, "test_accuracy": 0.9371}))
+    assert fn()[0] == "holds"
+    metrics.write_text(json.dumps({"dataset": "mnist", "epochs": 20, "test_accuracy": 0.80}))
+    assert fn()[0] == "fails"
