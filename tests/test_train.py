@@ -117,3 +117,18 @@ def test_batch_size_checks():
         train.make_epoch(step, 10, 0)
     with pytest.raises(ConfigError, match="hand, autodiff"):
         train.make_cost_and_grads("numeric")
+
+
+def test_params_finite_catches_a_bad_last_update():
+    params = {"W1": jnp.ones((2, 2)), "b1": jnp.zeros((2, 1))}
+    assert bool(train.params_finite(params))
+    params["b1"] = params["b1"].at[1, 0].set(jnp.inf)
+    assert not bool(train.params_finite(params))
+
+
+def test_epoch_orders_are_reproducible_permutations():
+    key = jax.random.PRNGKey(3)
+    a, b = train.epoch_order(key, 4, 50), train.epoch_order(key, 4, 50)
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a.tolist()) == list(range(50))
+    assert not np.array_equal(a, train.epoch_order(key, 5, 50))
