@@ -219,7 +219,7 @@ def _tfds_loader(name: str):
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
-        "8x8 handwritten digits, 1437 train / 360 test, 64 features, 10 classes",
+        "8x8 handwritten digits, 1438 train / 359 test, 64 features, 10 classes",
         "bundled with scikit-learn (no network)", load_digits,
     ),
     "mnist": DatasetSpec(
