@@ -47,14 +47,15 @@ def grid(seeds, lrs, l2s) -> list[dict]:
 
 
 @functools.lru_cache(maxsize=16)
-def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, epochs: int):
+def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int):
     """A jitted ``run(keys, lrs, l2s, orders, X_rows, Y_rows, X_test, Y_test)`` training
-    every configuration (leading axis of keys/lrs/l2s) for all epochs in one program."""
+    every configuration (leading axis of keys/lrs/l2s) for all epochs (the rows of
+    ``orders``) in one program."""
     if batch_size < 1 or batch_size > m:
         raise ConfigError(f"batch size must be in 1..{m}; got {batch_size}")
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    num_full, remainder = divmod(m, batch_size)
     evaluate = train.make_evaluate(hidden, output)
+    evaluate_rows = train.make_evaluate(hidden, output, rows=True)
 
     def one(key, lr, l2, orders, X_rows, Y_rows, X_test, Y_test):
         params = mlp.init(key, layer_dims)
@@ -65,25 +66,14 @@ def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, ep
             return mlp.cost_and_grads(p, X, Y, hidden, output, l2)
 
         step = train.make_step(cost_and_grads, optimizer)
-
-        def minibatch(indices):
-            return jnp.take(X_rows, indices, axis=0).T, jnp.take(Y_rows, indices, axis=0).T
+        epoch_fn = train.make_epoch(step, m, batch_size)  # traced into this program
 
         def epoch(carry, order):
-            def body(carry, indices):
-                p, s = carry
-                p, s, J = step(p, s, *minibatch(indices))
-                return (p, s), J
-
-            full = num_full * batch_size
-            carry, costs = jax.lax.scan(body, carry, order[:full].reshape(num_full, batch_size))
-            if remainder:
-                p, s, J = step(*carry, *minibatch(order[full:]))
-                carry, costs = (p, s), jnp.concatenate([costs, J[None]])
-            return carry, costs.mean()
+            params, opt_state, costs = epoch_fn(*carry, order, X_rows, Y_rows)
+            return (params, opt_state), costs.mean()
 
         (params, _), costs = jax.lax.scan(epoch, (params, opt_state), orders)
-        train_acc = evaluate(params, X_rows.T, Y_rows.T)[1]
+        train_acc = evaluate_rows(params, X_rows, Y_rows)[1]
         test_acc = evaluate(params, X_test, Y_test)[1]
         return params, costs, train_acc, test_acc
 
@@ -96,7 +86,7 @@ def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="
     """Train every configuration of ``configs`` (from ``grid``) at once; X, Y as columns."""
     m = X.shape[1]
     batch_size = batch_size or m
-    program = make_sweep(tuple(layer_dims), hidden, output, m, batch_size, epochs)
+    program = make_sweep(tuple(layer_dims), hidden, output, m, batch_size)
     data_key = jax.random.PRNGKey(data_seed)
     orders = np.stack([train.epoch_order(data_key, e, m) for e in range(epochs)])
     keys = jnp.stack([jax.random.PRNGKey(c["seed"]) for c in configs])
