@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, mlp, plots, train
+from jaxnn import checkpoint, data, mlp, train
 from jaxnn.errors import ConfigError, DivergenceError, ShapeError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -263,6 +263,8 @@ def train_and_evaluate(
     }  # fmt: skip
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if history:
+        from jaxnn import plots  # matplotlib: imported only once there is something to draw
+
         metrics["plots"] = plots.training_curves(history, out_dir)
     return metrics
 
