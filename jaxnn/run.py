@@ -121,6 +121,33 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
     return ckpt_dir
 
 
+# settings a resumed run must share with the run it continues (--epochs may grow)
+RESUME_KEYS = ("dataset", "hidden", "output", "batch_size", "lr", "seed", "l2", "grads",
+               "decay", "init", "devices")  # fmt: skip
+
+
+def _check_same_run(path: str, config: TrainConfig, dims: list[int]) -> None:
+    """--resume with other settings would not continue the same run: name the differences."""
+    if not os.path.exists(path):
+        return
+    with open(path) as file:
+        saved = json.load(file)
+    current = {**dataclasses.asdict(config), "layers": dims}
+    changed = [
+        f"--{key.replace('_', '-')} {saved.get(key)} -> {current[key]}"
+        for key in (*RESUME_KEYS, "layers")
+        if key in saved and saved[key] != current[key] and not (
+            key == "layers" and list(saved[key]) == list(current[key])
+        )
+    ]  # fmt: skip
+    if changed:
+        raise ConfigError(
+            "--resume continues a run with the same settings, but these differ from the "
+            f"saved config.json: {'; '.join(changed)}. Use the original settings (only "
+            "--epochs may change) or a new --out"
+        )
+
+
 def _write_json(path: str, payload: dict) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as file:
@@ -179,6 +206,7 @@ def train_and_evaluate(
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
+        _check_same_run(os.path.join(out_dir, "config.json"), config, dims)
         template = _state(params, opt_state, 0, key_data, 0)
         start_epoch, state = checkpoint.restore(ckpt_dir, template)
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]

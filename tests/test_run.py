@@ -70,6 +70,10 @@ def test_existing_run_is_not_overwritten(tmp_path):
 def test_checkpoint_of_another_architecture(tmp_path):
     train_and_evaluate(TrainConfig(**SMALL, epochs=1), str(tmp_path), progress=False)
     other = dict(SMALL, layers=(64, 8, 10))
+    with pytest.raises(ConfigError, match=r"--layers \[64, 16, 10\] -> \[64, 8, 10\]"):
+        train_and_evaluate(TrainConfig(**other, epochs=2), str(tmp_path), resume=True,
+                           progress=False)  # fmt: skip
+    (tmp_path / "config.json").unlink()  # without the run's config, the checkpoint tells
     with pytest.raises(CheckpointError, match="W1"):
         train_and_evaluate(TrainConfig(**other, epochs=2), str(tmp_path), resume=True,
                            progress=False)  # fmt: skip
@@ -200,3 +204,14 @@ def test_damaged_checkpoint_exit_code(tmp_path, capsys):
     rc = cli.main(["train", "--dataset", "digits", "--epochs", "2", "--quiet", "--resume",
                    "--out", str(out)])  # fmt: skip
     assert rc == 5 and "checksum" in capsys.readouterr().err
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train_and_evaluate(TrainConfig(**SMALL, epochs=1), str(tmp_path), progress=False)
+    with pytest.raises(ConfigError, match=r"--lr 0.2 -> 0.5"):
+        train_and_evaluate(TrainConfig(**{**SMALL, "lr": 0.5}, epochs=2), str(tmp_path),
+                           resume=True, progress=False)  # fmt: skip
+    # more epochs is what --resume is for
+    metrics = train_and_evaluate(TrainConfig(**SMALL, epochs=2), str(tmp_path), resume=True,
+                                 progress=False)  # fmt: skip
+    assert metrics["resumed_from_epoch"] == 1
