@@ -191,10 +191,16 @@ def cost(
     l2: float = 0.0,
 ) -> Array:
     """J(θ) = (1/m) Σ_i ℓ(f(x⁽ⁱ⁾; θ), y⁽ⁱ⁾) + λ Σ_k ‖W⁽ᵏ⁾‖_F²."""
+    return _forward_cost(params, X, Y, hidden, output, l2)[0]
+
+
+def _forward_cost(params, X, Y, hidden, output, l2):
+    """The forward pass, the target checks and J: shared by ``cost`` and ``cost_and_grads``."""
     _, caches = forward(params, X, hidden, output)
     _check_Y(params, X, Y)
     validate.targets(Y, output)
-    return cost_from_logits(caches[-1].Z, Y, output) + losses.l2_penalty(params, l2)
+    J = cost_from_logits(caches[-1].Z, Y, output) + losses.l2_penalty(params, l2)
+    return J, caches
 
 
 def linear_backward(dZ: Array, A_prev: Array, W: Array) -> tuple[Array, Array, Array]:
@@ -250,10 +256,7 @@ def cost_and_grads(
     l2: float = 0.0,
 ) -> tuple[Array, dict[str, Array]]:
     """``(J, grads)`` with one forward pass and the hand-derived backward pass."""
-    _, caches = forward(params, X, hidden, output)
-    _check_Y(params, X, Y)
-    validate.targets(Y, output)
-    J = cost_from_logits(caches[-1].Z, Y, output) + losses.l2_penalty(params, l2)
+    J, caches = _forward_cost(params, X, Y, hidden, output, l2)
     return J, backward(params, caches, Y, hidden, output, l2)
 
 

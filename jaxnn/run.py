@@ -65,7 +65,7 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown dataset {self.dataset!r}; choose one of: {', '.join(data.DATASETS)}"
             )
-        train.make_cost_and_grads(self.grads, self.hidden, self.output)  # checks the names
+        train.make_cost_and_grads(self.grads)  # checks --grads
         mlp._check_hidden(self.hidden)
         if self.layers is not None:
             if len(self.layers) < 2 or min(self.layers) < 1:

@@ -130,9 +130,13 @@ def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = Non
             f"{name!r} is not a TFDS dataset jaxnn builds; choose one of: "
             f"{', '.join(DEBIAN_FOLDERS)}"
         )
+    return _prepare(_builder(name, data_dir), name, manual_dir)
+
+
+def _prepare(builder, name: str, manual_dir: str | None) -> str:
+    """``prepare`` on a builder the caller keeps using (one builder per load)."""
     import tensorflow_datasets as tfds
 
-    builder = _builder(name, data_dir)
     if builder.is_prepared():
         return f"prepared TFDS array_record in {builder.data_dir}"
     if manual_dir is not None and not _has_idx_files(manual_dir):
@@ -201,8 +205,9 @@ def _read_split(source, check: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 def _tfds_loader(name: str):
     def load(data_dir: str | None = None, manual_dir: str | None = None, **_) -> Dataset:
-        prepare(name, data_dir, manual_dir)
-        sources = _builder(name, data_dir).as_data_source()
+        builder = _builder(name, data_dir)
+        _prepare(builder, name, manual_dir)
+        sources = builder.as_data_source()
         images_train, labels_train = _read_split(sources["train"])
         images_test, labels_test = _read_split(sources["test"])
 
@@ -211,7 +216,7 @@ def _tfds_loader(name: str):
 
         return Dataset(
             name, columns(images_train), labels_train, columns(images_test), labels_test, 10,
-            f"tensorflow-datasets array_record ({_builder(name, data_dir).data_dir})",
+            f"tensorflow-datasets array_record ({builder.data_dir})",
         )  # fmt: skip
 
     return load
