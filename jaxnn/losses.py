@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -98,7 +99,12 @@ def _is_weight(key: str) -> bool:
 
 
 def l2_penalty(params: dict, l2: float) -> Array:
-    """λ Ω(θ) with Ω(θ) = Σ_k ‖W⁽ᵏ⁾‖_F² over the weights only, never the biases (notes §5)."""
+    """λ Ω(θ) with Ω(θ) = Σ_k ‖W⁽ᵏ⁾‖_F² over the weights only, never the biases (notes §5).
+
+    A literal ``l2 == 0`` adds nothing to the program (not even Ω(θ) times zero, a reduction
+    over every weight each step); a traced λ (a sweep over strengths) always computes it."""
+    if l2_is_zero(l2):
+        return jnp.zeros((), jnp.result_type(*params.values()))
     total = sum(jnp.sum(value**2) for key, value in params.items() if _is_weight(key))
     return l2 * total
 
@@ -109,3 +115,8 @@ def l2_penalty_grad(params: dict, l2: float) -> dict:
         key: (2 * l2 * value if _is_weight(key) else jnp.zeros_like(value))
         for key, value in params.items()
     }
+
+
+def l2_is_zero(l2) -> bool:
+    """λ is a Python/numpy zero known at trace time (not a traced sweep value)."""
+    return isinstance(l2, (int, float, np.floating, np.integer)) and l2 == 0

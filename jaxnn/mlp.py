@@ -240,7 +240,7 @@ def backward(
     for layer in range(L, 0, -1):
         cache = caches[layer - 1]
         dA_prev, dW, db = linear_backward(dZ, cache.A_prev, cache.W)
-        grads[f"W{layer}"] = dW + 2 * l2 * cache.W
+        grads[f"W{layer}"] = dW if losses.l2_is_zero(l2) else dW + 2 * l2 * cache.W
         grads[f"b{layer}"] = db
         if layer > 1:
             dZ = dA_prev * g_prime(caches[layer - 2].Z)
