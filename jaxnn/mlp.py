@@ -19,6 +19,7 @@ The L2 term follows the notes (§5): ``J + λ Σ_k ‖W⁽ᵏ⁾‖_F²``, gradi
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -68,6 +69,13 @@ def init(
                 "every layer needs at least one unit"
             )
     validate.dtype_available(dtype)
+    initializers.get(scheme)  # an unknown scheme is a ConfigError here, not in the trace
+    return _init(key, tuple(dims), scheme, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _init(key: Array, dims: tuple[int, ...], scheme: str, dtype) -> dict[str, Array]:
+    """``init`` as one compiled program (eagerly, each random op compiled on its own)."""
     weight_init = initializers.get(scheme)
     keys = jax.random.split(key, len(dims) - 1)
     params = {}

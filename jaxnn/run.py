@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 
 import jax
@@ -41,6 +42,8 @@ class TrainConfig:
     data_dir: str | None = None
     manual_dir: str | None = None
     devices: int = 1  # data-parallel over this many local (or, distributed, global) devices
+    eval_every: int = 1  # evaluate train subset and test set every N epochs (0: at the end)
+    checkpoint_secs: float = 60.0  # checkpoint once this long since the last (0: every epoch)
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""
@@ -54,6 +57,12 @@ class TrainConfig:
             raise ConfigError(f"--l2 must be a finite number ≥ 0; got {self.l2}")
         if self.devices < 1:
             raise ConfigError(f"--devices must be ≥ 1; got {self.devices}")
+        if self.eval_every < 0:
+            raise ConfigError(f"--eval-every must be ≥ 0 (0: only after the last epoch); "
+                              f"got {self.eval_every}")  # fmt: skip
+        if not (self.checkpoint_secs >= 0) or math.isinf(self.checkpoint_secs):
+            raise ConfigError(f"--checkpoint-secs must be a finite number ≥ 0 (0: after "
+                              f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
         if self.output not in ("softmax", "sigmoid"):
@@ -165,6 +174,9 @@ def train_and_evaluate(
     config.validate()
     ckpt_dir = _prepare_out_dir(out_dir, resume)
 
+    # orbax and matplotlib are needed only after the first epoch and at the end; importing
+    # them while the data loads (mostly I/O and numpy, GIL released) takes them off the clock
+    threading.Thread(target=_import_later_modules, daemon=True).start()
     dataset, data_seconds = data.timed_load(
         config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
     )
@@ -176,15 +188,14 @@ def train_and_evaluate(
             f"{dataset.name}; use at most {m}"
         )
     # on the device one example per row (fast shuffling); every step still sees columns
-    X_rows, Y_rows = train.device_rows(
-        dataset.X_train, _targets(dataset.labels_train, dataset.num_classes, config.output)
-    )
+    Y_train = _targets(dataset.labels_train, dataset.num_classes, config.output)
+    X_rows, Y_rows = train.device_rows(dataset.X_train, Y_train)
     X_test, Y_test = train.device_rows(
         dataset.X_test, _targets(dataset.labels_test, dataset.num_classes, config.output)
     )
     # per-epoch train metrics on a fixed subset: a full pass over 60 000 examples each epoch
     # would cost half as much as the epoch's training; metrics.json has the full set at the end
-    X_sub, Y_sub = X_rows[:EVAL_SUBSET], Y_rows[:EVAL_SUBSET]
+    X_sub, Y_sub = train.device_rows(dataset.X_train[:, :EVAL_SUBSET], Y_train[:, :EVAL_SUBSET])
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub = train.replicate(
         (X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub), mesh
@@ -235,50 +246,55 @@ def train_and_evaluate(
         disable=not progress, file=sys.stderr,
     )  # fmt: skip
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
-    for epoch in bar:
-        t0 = time.perf_counter()
-        order = train.epoch_order(key_data, epoch, m)
-        new_params, new_opt_state, costs = epoch_compiled(params, opt_state, order, X_rows, Y_rows)
-        costs = np.asarray(costs)  # waits for the epoch
-        seconds = time.perf_counter() - t0
-        # a NaN gradient at step k shows as a NaN cost at step k + 1; after the last step,
-        # in the params
-        finite = np.append(np.isfinite(costs), bool(train.params_finite(new_params)))
-        if not finite.all():
-            saver.close()  # the last good checkpoint is complete on disk
-            bad = int(np.argmin(finite))
-            good = costs[np.isfinite(costs)]
-            last = float(good[-1]) if good.size else float("nan")
-            value = costs[bad] if bad < len(costs) else "non-finite (in the last update)"
-            raise DivergenceError(
-                f"training diverged: the cost is {value} at epoch {epoch + 1}, step "
-                f"{min(bad + 1, len(costs))} of {len(costs)} (learning rate {config.lr}; "
-                f"last finite cost {last:.4g}). Lower --lr (e.g. {config.lr / 10:g}) or "
-                "standardize the inputs. No checkpoint was written for this epoch."
-            )
-        params, opt_state = new_params, new_opt_state
-        train_seconds += seconds
-        cost, train_acc = (float(v) for v in evaluate(params, X_sub, Y_sub))
-        test_cost, test_acc = (float(v) for v in evaluate(params, X_test, Y_test))
-        row = {
-            "epoch": epoch + 1, "cost": cost, "test_cost": test_cost,
-            "train_accuracy": train_acc, "test_accuracy": test_acc,
-            "minibatch_cost_mean": float(costs.mean()), "seconds": seconds,
-        }  # fmt: skip
-        history.append(row)
-        with open(history_path, "a") as file:
-            file.write(json.dumps(row) + "\n")
-        saver.save(ckpt_dir, epoch + 1, _state(params, opt_state, epoch + 1, key_data,
-                                               (epoch + 1) * per_epoch))  # fmt: skip
-        bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}", test=f"{test_acc:.3f}")
+    saved_epoch, saved_at = start_epoch, time.perf_counter()
+    done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
+
+    def save(done) -> None:
+        epoch_done, params_done, opt_state_done = done
+        saver.save(ckpt_dir, epoch_done, _state(params_done, opt_state_done, epoch_done,
+                                                key_data, epoch_done * per_epoch))  # fmt: skip
+
+    try:
+        for epoch in bar:
+            t0 = time.perf_counter()
+            order = train.epoch_order(key_data, epoch, m)
+            new_params, new_opt_state, costs = epoch_compiled(params, opt_state, order, X_rows,
+                                                              Y_rows)  # fmt: skip
+            costs = np.asarray(costs)  # waits for the epoch
+            seconds = time.perf_counter() - t0
+            _check_finite(costs, new_params, epoch, config.lr)
+            params, opt_state = new_params, new_opt_state
+            train_seconds += seconds
+            row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
+                   "seconds": seconds}  # fmt: skip
+            last = epoch + 1 == config.epochs
+            if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
+                cost, train_acc = (float(v) for v in evaluate(params, X_sub, Y_sub))
+                test_cost, test_acc = (float(v) for v in evaluate(params, X_test, Y_test))
+                row.update(cost=cost, test_cost=test_cost, train_accuracy=train_acc,
+                           test_accuracy=test_acc)  # fmt: skip
+                bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}",
+                                test=f"{test_acc:.3f}")  # fmt: skip
+            history.append(row)
+            with open(history_path, "a") as file:
+                file.write(json.dumps(row) + "\n")
+            done = (epoch + 1, params, opt_state)
+            if last or time.perf_counter() - saved_at >= config.checkpoint_secs:
+                save(done)
+                saved_epoch, saved_at = epoch + 1, time.perf_counter()
+    except (KeyboardInterrupt, DivergenceError):
+        if done[0] > saved_epoch:  # keep the finished epochs: --resume continues from here
+            save(done)
+        saver.close()
+        raise
     bar.close()
     saver.close()
 
     # the whole training set once, at the end
     final_cost, train_acc = (float(v) for v in evaluate(params, X_rows, Y_rows))
-    test_acc = (
-        history[-1]["test_accuracy"] if history else float(evaluate(params, X_test, Y_test)[1])
-    )
+    test_acc = history[-1].get("test_accuracy") if history else None
+    if test_acc is None:  # no epoch ran (or a resumed run ended on an unevaluated one)
+        test_acc = float(evaluate(params, X_test, Y_test)[1])
     metrics = {
         "dataset": dataset.name, "layers": dims, "epochs": config.epochs,
         "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
@@ -295,6 +311,34 @@ def train_and_evaluate(
 
         metrics["plots"] = plots.training_curves(history, out_dir)
     return metrics
+
+
+def _check_finite(costs: np.ndarray, params: dict, epoch: int, lr: float) -> None:
+    """A NaN gradient at step k shows as a NaN cost at step k + 1; after the last step, in
+    the params. Non-finite: DivergenceError."""
+    finite = np.append(np.isfinite(costs), bool(train.params_finite(params)))
+    if finite.all():
+        return
+    bad = int(np.argmin(finite))
+    good = costs[np.isfinite(costs)]
+    last = float(good[-1]) if good.size else float("nan")
+    value = costs[bad] if bad < len(costs) else "non-finite (in the last update)"
+    raise DivergenceError(
+        f"training diverged: the cost is {value} at epoch {epoch + 1}, step "
+        f"{min(bad + 1, len(costs))} of {len(costs)} (learning rate {lr}; last finite cost "
+        f"{last:.4g}). Lower --lr (e.g. {lr / 10:g}) or standardize the inputs. The epochs "
+        "before it are checkpointed, this one is not."
+    )
+
+
+def _import_later_modules() -> None:
+    import importlib
+
+    for name in ("orbax.checkpoint", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a real import error surfaces where it is used
+            return
 
 
 def _state(params, opt_state, epoch: int, key, step: int) -> dict:

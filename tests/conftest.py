@@ -1,6 +1,7 @@
 """Shared test set-up: float64 that never leaks, derandomized hypothesis."""
 
 import os
+import tempfile
 
 import jax
 import pytest
@@ -17,6 +18,10 @@ settings.register_profile(
 )
 settings.register_profile("thorough", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("JAXNN_HYPOTHESIS", "default"))
+
+# The CLI's persistent compilation cache (jaxnn.compilation_cache) goes to a folder of this
+# test session, not the user's ~/.cache; subprocesses inherit it and reuse each other's work.
+os.environ.setdefault("JAXNN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxnn-xla-"))
 
 
 @pytest.fixture

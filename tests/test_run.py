@@ -128,7 +128,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     import time
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_train_cmd(killed), stdout=subprocess.DEVNULL,
+    every_epoch = ("--checkpoint-secs", "0")
+    process = subprocess.Popen(_train_cmd(killed, *every_epoch), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -142,8 +143,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
     assert process.returncode == -signal.SIGKILL, "the run finished before it was killed"
     stopped_at = checkpoint.latest_epoch(str(killed / "checkpoints"))
     assert stopped_at < 30
-    resumed = subprocess.run(_train_cmd(killed, "--resume"), capture_output=True, text=True,
-                             timeout=300)  # fmt: skip
+    resumed = subprocess.run(_train_cmd(killed, "--resume", *every_epoch), capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     full = tmp_path / "full"
     result = subprocess.run(_train_cmd(full), capture_output=True, text=True, timeout=300)
@@ -215,3 +216,65 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     metrics = train_and_evaluate(TrainConfig(**SMALL, epochs=2), str(tmp_path), resume=True,
                                  progress=False)  # fmt: skip
     assert metrics["resumed_from_epoch"] == 1
+
+
+def test_eval_every_and_checkpoint_secs(tmp_path):
+    """--eval-every 2 evaluates epochs 2, 4 and the last; --checkpoint-secs 0 keeps every
+    epoch (the last two on disk), a long interval only the last."""
+    every = tmp_path / "every"
+    train_and_evaluate(TrainConfig(**SMALL, epochs=5, eval_every=2, checkpoint_secs=0),
+                       str(every), progress=False)  # fmt: skip
+    rows = [json.loads(x) for x in (every / "history.jsonl").read_text().splitlines()]
+    assert [("test_accuracy" in row) for row in rows] == [False, True, False, True, True]
+    assert all("minibatch_cost_mean" in row for row in rows)
+    assert sorted(int(p.name) for p in (every / "checkpoints").iterdir() if p.name.isdigit()) \
+        == [4, 5]  # fmt: skip
+    rare = tmp_path / "rare"
+    config = TrainConfig(**SMALL, epochs=3, eval_every=0, checkpoint_secs=3600)
+    metrics = train_and_evaluate(config, str(rare), progress=False)
+    rows = [json.loads(x) for x in (rare / "history.jsonl").read_text().splitlines()]
+    assert [("test_accuracy" in row) for row in rows] == [False, False, True]
+    assert metrics["test_accuracy"] == rows[-1]["test_accuracy"]
+    assert [p.name for p in (rare / "checkpoints").iterdir() if p.name.isdigit()] == ["3"]
+    # the same run either way: checkpoints and evaluation do not change the training
+    a = checkpoint.load(str(every / "checkpoints"), 5)
+    b = checkpoint.load(str(rare / "checkpoints"), 3)
+    assert not np.array_equal(a["params"]["W1"], b["params"]["W1"])  # 5 vs 3 epochs
+    again = tmp_path / "again"
+    train_and_evaluate(TrainConfig(**SMALL, epochs=3), str(again), progress=False)
+    c = checkpoint.load(str(again / "checkpoints"), 3)
+    for key in b["params"]:
+        np.testing.assert_array_equal(b["params"][key], c["params"][key])
+
+
+def test_ctrl_c_keeps_the_finished_epochs(tmp_path, monkeypatch):
+    """Ctrl-C during epoch 3 with no checkpoint due: epochs 1-2 are saved, --resume goes on."""
+    from jaxnn import train
+
+    real_order = train.epoch_order
+
+    def interrupted(key, epoch, m):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_order(key, epoch, m)
+
+    monkeypatch.setattr(train, "epoch_order", interrupted)
+    config = TrainConfig(**SMALL, epochs=4, checkpoint_secs=3600)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(config, str(tmp_path), progress=False)
+    assert checkpoint.latest_epoch(str(tmp_path / "checkpoints")) == 2
+    monkeypatch.setattr(train, "epoch_order", real_order)
+    metrics = train_and_evaluate(config, str(tmp_path), resume=True, progress=False)
+    assert metrics["resumed_from_epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"eval_every": -1}, "--eval-every"),
+        ({"checkpoint_secs": float("nan")}, "--checkpoint-secs"),
+    ],
+)
+def test_bad_eval_and_checkpoint_settings(tmp_path, changes, match):
+    with pytest.raises(ConfigError, match=match):
+        train_and_evaluate(TrainConfig(**{**SMALL, **changes}), str(tmp_path), progress=False)

@@ -1,0 +1,44 @@
+"""XLA's persistent compilation cache, on by default for the ``jaxnn`` command.
+
+JAX can keep every compiled program on disk and load it instead of compiling again when the
+same program (same shapes, flags, JAX version and device) is built in a later process. For
+the homework run this turns ~0.8 s of compiling into ~0.1 s from the second run on (measured
+in ``make bench``); a first run compiles as before and fills the cache.
+
+Where: ``$JAXNN_COMPILATION_CACHE`` if set (``off`` turns it off), else JAX's own
+``JAX_COMPILATION_CACHE_DIR`` if the user set it, else ``$XDG_CACHE_HOME/jaxnn/xla``
+(``~/.cache/jaxnn/xla``). Library users opt in with ``jaxnn.compilation_cache.enable()``.
+A cache that cannot be written only costs the speed-up: JAX warns and compiles.
+"""
+
+from __future__ import annotations
+
+import os
+
+ENV = "JAXNN_COMPILATION_CACHE"
+
+
+def default_dir() -> str | None:
+    """The folder ``enable()`` uses, or None when the cache is turned off."""
+    chosen = os.environ.get(ENV)
+    if chosen is not None:
+        return None if chosen.strip().lower() in ("", "0", "off", "no", "false") else chosen
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return os.environ["JAX_COMPILATION_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxnn", "xla")
+
+
+def enable(path: str | None = None) -> str | None:
+    """Cache every compiled program (even quick ones) in ``path`` (default ``default_dir()``).
+    Returns the folder, or None when turned off."""
+    import jax
+
+    path = path or default_dir()
+    if path is None:
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    # JAX's defaults skip programs that compile in < 1 s; ours all do, and add up
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
