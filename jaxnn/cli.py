@@ -105,8 +105,24 @@ def summary_line(metrics: dict, out_dir: str) -> str:
     )
 
 
+def request_devices(count: int) -> None:
+    """``--devices N`` on a CPU-only machine: ask JAX for N host devices (before any JAX
+    operation; ``jax_num_cpu_devices`` only shapes the CPU backend, so GPUs and TPUs are
+    untouched). A device count fixed in XLA_FLAGS is left as the user set it."""
+    if count <= 1 or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:  # JAX already started (jaxnn.cli.main called in-process)
+        pass
+
+
 def cmd_train(args) -> int:
     from jaxnn.run import train_and_evaluate
+
+    request_devices(args.devices)
 
     if args.distributed:
         import jax
@@ -178,6 +194,8 @@ def cmd_sweep(args) -> int:
     from jaxnn import data, experiment, sweep
     from jaxnn.run import TrainConfig, _layer_dims, _prepare_out_dir, _targets
 
+    request_devices(args.devices)
+
     config = TrainConfig(dataset=args.dataset, layers=tuple(parse_layers(args.layers))
                          if args.layers else None, hidden=args.hidden, output=args.output,
                          epochs=args.epochs, batch_size=max(args.batch_size, 1))  # fmt: skip
@@ -191,7 +209,7 @@ def cmd_sweep(args) -> int:
     Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
     result = sweep.run_sweep(
         configs, dims, ds.X_train, Y, ds.X_test, Y_test, args.hidden, args.output,
-        args.epochs, args.batch_size or None, args.seed,
+        args.epochs, args.batch_size or None, args.seed, args.devices,
     )  # fmt: skip
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
@@ -200,7 +218,7 @@ def cmd_sweep(args) -> int:
         for i, c in enumerate(configs)
     ]  # fmt: skip
     summary = {"dataset": ds.name, "layers": dims, "epochs": args.epochs,
-               "configs": len(configs), "seconds": result.seconds,
+               "configs": len(configs), "devices": result.devices, "seconds": result.seconds,
                "compile_seconds": result.compile_seconds, "results": rows}  # fmt: skip
     experiment.write_json(os.path.join(args.out, "sweep.json"), summary)
     fig, ax = experiment.figure(size=(7, 4))
@@ -276,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="run folder (default runs/DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--devices", type=int, default=1, help="data-parallel over N devices")
+    p.add_argument(
+        "--devices", type=int, default=1, metavar="N",
+        help="data-parallel over N devices (on a CPU-only machine: N host devices)",
+    )  # fmt: skip
     p.add_argument(
         "--eval-every", type=int, default=1, metavar="N",
         help="evaluate cost and accuracy (train subset, test set) every N epochs; 0: only "
@@ -317,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=0, help="0: full batch")
     p.add_argument("--seed", type=int, default=0, help="seed of the shared data order")
+    p.add_argument(
+        "--devices", type=int, default=1, metavar="N",
+        help="split the configurations over N devices (on a CPU: N host devices, e.g. the "
+        "number of cores)",
+    )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
     p.set_defaults(func=cmd_sweep)
 

@@ -94,8 +94,8 @@ def device_rows(X: Array, Y: Array) -> tuple[Array, Array]:
     return jnp.asarray(as_rows[0]), jnp.asarray(as_rows[1])
 
 
-def data_mesh(num_devices: int | None = None):
-    """A 1-D ``Mesh`` named "data" over the first ``num_devices`` devices (all by default).
+def data_mesh(num_devices: int | None = None, axis: str = "data"):
+    """A 1-D ``Mesh`` named ``axis`` over the first ``num_devices`` devices (all by default).
 
     Data parallelism the JAX way: ``make_epoch(..., mesh=mesh)`` shards each minibatch's
     examples (columns) over the mesh and replicates the params; XLA inserts the all-reduce
@@ -108,10 +108,11 @@ def data_mesh(num_devices: int | None = None):
     if not 1 <= num_devices <= len(devices):
         raise ConfigError(
             f"--devices {num_devices}: this machine has {len(devices)} "
-            f"{devices[0].platform} device(s). On a CPU, simulate more with "
-            f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}"
+            f"{devices[0].platform} device(s). On a CPU, the jaxnn command creates N host "
+            f"devices itself unless XLA_FLAGS fixes their number; in Python, call "
+            f"jax.config.update('jax_num_cpu_devices', {num_devices}) before any JAX operation"
         )
-    return Mesh(np.array(devices[:num_devices]), ("data",))
+    return Mesh(np.array(devices[:num_devices]), (axis,))
 
 
 def replicate(tree, mesh):

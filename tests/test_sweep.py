@@ -45,3 +45,37 @@ def test_sweep_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 configurations in one compiled program" in out
     assert (tmp_path / "sweep.json").exists() and (tmp_path / "sweep.png").exists()
+
+
+def test_configurations_split_over_devices_match_one_device(tmp_path):
+    """`jaxnn sweep --devices 2` (2 host devices created by the command) gives each of 3
+    configurations (padded to 4) the results of the one-device sweep."""
+    import json
+    import subprocess
+    import sys
+
+    results = {}
+    for devices in (1, 2):
+        out = tmp_path / str(devices)
+        run = subprocess.run(
+            [sys.executable, "-m", "jaxnn.cli", "sweep", "--dataset", "flower", "--layers",
+             "2,3,1", "--output", "sigmoid", "--seeds", "0,1,2", "--lrs", "0.5", "--l2s",
+             "0.001", "--epochs", "20", "--devices", str(devices), "--out", str(out)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary = json.loads((out / "sweep.json").read_text())
+        assert summary["devices"] == devices
+        results[devices] = summary["results"]
+    assert len(results[2]) == 3
+    for one, two in zip(results[1], results[2], strict=True):
+        assert one["seed"] == two["seed"]
+        np.testing.assert_allclose(two["final_cost"], one["final_cost"], rtol=1e-5)
+        assert two["test_accuracy"] == one["test_accuracy"]
+
+
+def test_sweep_devices_checked():
+    X, Y, X_test, Y_test = _flower()
+    with pytest.raises(ConfigError, match="--devices"):
+        sweep.run_sweep(sweep.grid([0], [0.1], [0.0]), [2, 3, 1], X, Y, X_test, Y_test,
+                        "tanh", "sigmoid", epochs=1, devices=0)  # fmt: skip
