@@ -7,20 +7,22 @@ continues from the last checkpoint.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
 import os
 import sys
-import threading
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import checkpoint, data, mlp, train
-from jaxnn.errors import ConfigError, DivergenceError, ShapeError
+from jaxnn.errors import ConfigError, DivergenceError, JaxnnError, ShapeError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 
@@ -94,20 +96,84 @@ def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
     return data.one_hot(labels, num_classes)
 
 
-def _layer_dims(config: TrainConfig, dataset: data.Dataset) -> list[int]:
+def _layer_dims(config: TrainConfig, dataset: data.Dataset | data.Shapes) -> list[int]:
     n_out = 1 if config.output == "sigmoid" else dataset.num_classes
     dims = list(config.layers) if config.layers else [dataset.n_x, 64, n_out]
     if dims[0] != dataset.n_x:
         raise ShapeError(
-            f"--layers starts with {dims[0]} but {dataset.name} has {dataset.n_x} features "
+            f"--layers starts with {dims[0]} but {config.dataset} has {dataset.n_x} features "
             f"per example: use --layers {','.join(map(str, [dataset.n_x, *dims[1:]]))}"
         )
     if dims[-1] != n_out:
         raise ShapeError(
-            f"--layers ends with {dims[-1]} but --output {config.output} on {dataset.name} "
+            f"--layers ends with {dims[-1]} but --output {config.output} on {config.dataset} "
             f"needs {n_out} output units"
         )
     return dims
+
+
+class _Plan(NamedTuple):
+    """Everything about a run that follows from its settings and the data's sizes alone."""
+
+    shapes: data.Shapes
+    dims: list[int]
+    per_epoch: int
+    optimizer: object
+    epoch_fn: Callable
+    evaluate: Callable
+    params: dict  # the initial params
+
+
+def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
+    dims = _layer_dims(config, shapes)
+    if config.batch_size > shapes.m_train:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is larger than the {shapes.m_train} training "
+            f"examples of {config.dataset}; use at most {shapes.m_train}"
+        )
+    per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
+    optimizer = train.make_optimizer(config.lr, config.decay, per_epoch)
+    step = train.make_step(
+        train.make_cost_and_grads(config.grads, config.hidden, config.output, config.l2),
+        optimizer,
+    )
+    return _Plan(
+        shapes, dims, per_epoch, optimizer,
+        train.make_epoch(step, shapes.m_train, config.batch_size, mesh),
+        train.make_evaluate(config.hidden, config.output, config.l2, rows=True),
+        train.replicate(mlp.init(key_init, dims, config.init), mesh),
+    )  # fmt: skip
+
+
+def _eval_rows(shapes: data.Shapes) -> set[int]:
+    """The numbers of examples ever evaluated: the train subset, the test set, all of train."""
+    return {min(EVAL_SUBSET, shapes.m_train), shapes.m_test, shapes.m_train}
+
+
+def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
+    """Compile the epoch and an evaluation per split size: ``(epoch, {rows: evaluate},
+    seconds)``. ``like``: the run's arrays ``(params, opt_state, X_rows, Y_rows)``; without
+    them, shapes alone (``jax.ShapeDtypeStruct``), so that this can run before the data is
+    loaded (single device)."""
+    start = time.perf_counter()
+    m, n_x, n_y = plan.shapes.m_train, plan.dims[0], plan.dims[-1]
+
+    def struct(*shape, dtype=jnp.float32, sharding=None):
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+
+    if like is None:
+        params = jax.tree.map(lambda leaf: struct(*leaf.shape, dtype=leaf.dtype), plan.params)
+        like = (params, jax.eval_shape(plan.optimizer.init, params), struct(m, n_x),
+                struct(m, n_y))  # fmt: skip
+    params, opt_state, X_rows, Y_rows = like
+    epoch = plan.epoch_fn.lower(params, opt_state, struct(m, dtype=jnp.int32), X_rows, Y_rows)
+    evaluations = {}
+    for rows in _eval_rows(plan.shapes):
+        X, Y = (struct(rows, A.shape[1], dtype=A.dtype, sharding=A.sharding)
+                for A in (X_rows, Y_rows))  # fmt: skip
+        evaluations[rows] = plan.evaluate.lower(params, X, Y).compile()
+    train.params_finite(plan.params).block_until_ready()  # compiles it for the loop
+    return epoch.compile(), evaluations, time.perf_counter() - start
 
 
 def _prepare_out_dir(out_dir: str, resume: bool) -> str:
@@ -174,19 +240,30 @@ def train_and_evaluate(
     config.validate()
     ckpt_dir = _prepare_out_dir(out_dir, resume)
 
-    # orbax and matplotlib are needed only after the first epoch and at the end; importing
-    # them while the data loads (mostly I/O and numpy, GIL released) takes them off the clock
-    threading.Thread(target=_import_later_modules, daemon=True).start()
-    dataset, data_seconds = data.timed_load(
-        config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
-    )
-    dims = _layer_dims(config, dataset)
-    m = dataset.X_train.shape[1]
-    if config.batch_size > m:
-        raise ConfigError(
-            f"--batch-size {config.batch_size} is larger than the {m} training examples of "
-            f"{dataset.name}; use at most {m}"
+    mesh = train.data_mesh(config.devices) if config.devices > 1 else None
+    key = jax.random.PRNGKey(config.seed)
+    key_init, key_data = jax.random.split(key)
+    # compile while the data loads, from the sizes the dataset is known to have (XLA's
+    # compiler releases the GIL); data of other sizes (a --manual-dir subset) compiles after
+    expected, ahead, planned = data.DATASETS[config.dataset].shapes, None, None
+    compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    if expected is not None and mesh is None:
+        try:
+            planned = _plan(config, expected, key_init, mesh)
+            ahead = compiling.submit(_compile, planned)
+        except JaxnnError:  # the same checks run on the loaded data's sizes below
+            pass
+    try:
+        dataset, data_seconds = data.timed_load(
+            config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
         )
+        shapes = data.Shapes.of(dataset)
+        plan = planned if ahead is not None and shapes == expected else None
+        plan = plan or _plan(config, shapes, key_init, mesh)
+    except BaseException:
+        compiling.shutdown(wait=True, cancel_futures=True)
+        raise
+    dims, m, per_epoch, optimizer = plan.dims, shapes.m_train, plan.per_epoch, plan.optimizer
     # on the device one example per row (fast shuffling); every step still sees columns
     Y_train = _targets(dataset.labels_train, dataset.num_classes, config.output)
     X_rows, Y_rows = train.device_rows(dataset.X_train, Y_train)
@@ -196,23 +273,11 @@ def train_and_evaluate(
     # per-epoch train metrics on a fixed subset: a full pass over 60 000 examples each epoch
     # would cost half as much as the epoch's training; metrics.json has the full set at the end
     X_sub, Y_sub = train.device_rows(dataset.X_train[:, :EVAL_SUBSET], Y_train[:, :EVAL_SUBSET])
-    mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub = train.replicate(
         (X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub), mesh
     )
-
-    key = jax.random.PRNGKey(config.seed)
-    key_init, key_data = jax.random.split(key)
-    params = train.replicate(mlp.init(key_init, dims, config.init), mesh)
-    per_epoch = train.steps_per_epoch(m, config.batch_size)
-    optimizer = train.make_optimizer(config.lr, config.decay, per_epoch)
+    params = plan.params
     opt_state = optimizer.init(params)
-    step = train.make_step(
-        train.make_cost_and_grads(config.grads, config.hidden, config.output, config.l2),
-        optimizer,
-    )
-    epoch_fn = train.make_epoch(step, m, config.batch_size, mesh)
-    evaluate = train.make_evaluate(config.hidden, config.output, config.l2, rows=True)
 
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
@@ -231,13 +296,16 @@ def train_and_evaluate(
     with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
         file.writelines(json.dumps(row) + "\n" for row in history)
 
-    compile_start = time.perf_counter()
-    order = train.epoch_order(key_data, start_epoch, m)
-    epoch_compiled = epoch_fn.lower(params, opt_state, order, X_rows, Y_rows).compile()
-    train.params_finite(params).block_until_ready()
-    evaluate(params, X_test, Y_test)[0].block_until_ready()
-    evaluate(params, X_sub, Y_sub)[0].block_until_ready()
-    compile_seconds = time.perf_counter() - compile_start
+    compiled_ahead = plan is planned and ahead is not None
+    if compiled_ahead:
+        epoch_compiled, evaluations, compile_seconds = ahead.result()
+    else:
+        like = (params, opt_state, X_rows, Y_rows)
+        epoch_compiled, evaluations, compile_seconds = _compile(plan, like)
+    compiling.shutdown(wait=False)
+
+    def evaluate(params, X, Y):
+        return evaluations[X.shape[0]](params, X, Y)
 
     train_seconds = sum(row["seconds"] for row in history)
     bar = tqdm(
@@ -288,17 +356,27 @@ def train_and_evaluate(
         saver.close()
         raise
     bar.close()
-    saver.close()
 
-    # the whole training set once, at the end
-    final_cost, train_acc = (float(v) for v in evaluate(params, X_rows, Y_rows))
-    test_acc = history[-1].get("test_accuracy") if history else None
-    if test_acc is None:  # no epoch ran (or a resumed run ended on an unevaluated one)
-        test_acc = float(evaluate(params, X_test, Y_test)[1])
+    # the whole training set once, at the end, while the last checkpoint and the plots are
+    # written in background threads (XLA and the file writes release the GIL)
+    plotting = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        plotted = plotting.submit(_plots, list(history), out_dir)
+        try:
+            final_cost, train_acc = (float(v) for v in evaluate(params, X_rows, Y_rows))
+            test_acc = history[-1].get("test_accuracy") if history else None
+            if test_acc is None:  # no epoch ran (or a resumed run ended on an unevaluated one)
+                test_acc = float(evaluate(params, X_test, Y_test)[1])
+        finally:
+            saver.close()
+        plot_paths = plotted.result()
+    finally:
+        plotting.shutdown(wait=True)
     metrics = {
         "dataset": dataset.name, "layers": dims, "epochs": config.epochs,
         "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
         "train_seconds": train_seconds, "compile_seconds": compile_seconds,
+        "compiled_while_loading": compiled_ahead,
         "data_seconds": data_seconds, "steps_per_epoch": per_epoch,
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "devices": config.devices, "processes": jax.process_count(),
@@ -306,11 +384,17 @@ def train_and_evaluate(
         "data_source": dataset.source,
     }  # fmt: skip
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    if history:
-        from jaxnn import plots  # matplotlib: imported only once there is something to draw
-
-        metrics["plots"] = plots.training_curves(history, out_dir)
+    if plot_paths:
+        metrics["plots"] = plot_paths
     return metrics
+
+
+def _plots(history: list[dict], out_dir: str) -> list[str]:
+    if not history:
+        return []
+    from jaxnn import plots  # matplotlib: imported only once there is something to draw
+
+    return plots.training_curves(history, out_dir)
 
 
 def _check_finite(costs: np.ndarray, params: dict, epoch: int, lr: float) -> None:
@@ -329,16 +413,6 @@ def _check_finite(costs: np.ndarray, params: dict, epoch: int, lr: float) -> Non
         f"{last:.4g}). Lower --lr (e.g. {lr / 10:g}) or standardize the inputs. The epochs "
         "before it are checkpointed, this one is not."
     )
-
-
-def _import_later_modules() -> None:
-    import importlib
-
-    for name in ("orbax.checkpoint", "matplotlib.figure", "matplotlib.backends.backend_agg"):
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a real import error surfaces where it is used
-            return
 
 
 def _state(params, opt_state, epoch: int, key, step: int) -> dict:

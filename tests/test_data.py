@@ -64,11 +64,15 @@ def test_tfds_builder_from_manual_dir(tiny_idx, tmp_path):
     np.testing.assert_array_equal(again.X_test, dataset.X_test)
 
 
-def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path):
+@pytest.mark.parametrize("whole_files", [True, False])
+def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path, whole_files):
+    """Both ways to the raw records (the split's files read whole, or the data source)."""
     folder, _ = tiny_idx
     data.prepare("fashion_mnist", str(tmp_path / "tfds"), str(folder))
-    source = data._builder("fashion_mnist", str(tmp_path / "tfds")).as_data_source()["test"]
-    images, labels = data._read_split(source)
+    builder = data._builder("fashion_mnist", str(tmp_path / "tfds"))
+    source = builder.as_data_source()["test"]
+    paths = builder.info.splits["test"].filepaths if whole_files else ()
+    images, labels = data._read_split(source, filepaths=paths)
     decoded = source.__getitems__(range(len(source)))
     np.testing.assert_array_equal(images, np.stack([e["image"] for e in decoded]))
     np.testing.assert_array_equal(labels, [e["label"] for e in decoded])
@@ -156,3 +160,9 @@ def test_data_prepare_command(tiny_idx, tmp_path, capsys):
     assert cli.main(["data", "prepare", "mnist", "--data-dir", str(tmp_path / "tfds")]) == 0
     assert "prepared TFDS array_record" in capsys.readouterr().out
     assert cli.main(["data", "prepare", "digits"]) == 0
+
+
+@pytest.mark.parametrize("name", ["digits", "flower", "moons"])
+def test_known_shapes_match_the_loaded_data(name):
+    """DatasetSpec.shapes (what training compiles for while loading) is what load returns."""
+    assert data.Shapes.of(data.load(name)) == data.DATASETS[name].shapes

@@ -278,3 +278,23 @@ def test_ctrl_c_keeps_the_finished_epochs(tmp_path, monkeypatch):
 def test_bad_eval_and_checkpoint_settings(tmp_path, changes, match):
     with pytest.raises(ConfigError, match=match):
         train_and_evaluate(TrainConfig(**{**SMALL, **changes}), str(tmp_path), progress=False)
+
+
+def test_compiles_while_the_data_loads_and_falls_back_on_other_sizes(tmp_path, monkeypatch):
+    """The programs are compiled from the dataset's known sizes while it loads; data of
+    other sizes (the spec is wrong here) is compiled for after loading, same results."""
+    from jaxnn import data
+
+    ahead = train_and_evaluate(TrainConfig(**SMALL, epochs=1), str(tmp_path / "a"),
+                               progress=False)  # fmt: skip
+    assert ahead["compiled_while_loading"] is True
+    spec = data.DATASETS["digits"]
+    wrong = spec._replace(shapes=data.Shapes(1000, 359, 64, 10))
+    monkeypatch.setitem(data.DATASETS, "digits", wrong)
+    after = train_and_evaluate(TrainConfig(**SMALL, epochs=1), str(tmp_path / "b"),
+                               progress=False)  # fmt: skip
+    assert after["compiled_while_loading"] is False
+    a = checkpoint.load(str(tmp_path / "a" / "checkpoints"), 1)
+    b = checkpoint.load(str(tmp_path / "b" / "checkpoints"), 1)
+    for key in a["params"]:
+        np.testing.assert_array_equal(a["params"][key], b["params"][key])

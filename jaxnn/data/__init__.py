@@ -41,10 +41,25 @@ class Dataset(NamedTuple):
         return self.X_train.shape[0]
 
 
+class Shapes(NamedTuple):
+    """A dataset's sizes, known before it is loaded (so that training can compile meanwhile)."""
+
+    m_train: int
+    m_test: int
+    n_x: int
+    num_classes: int
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> Shapes:
+        return cls(dataset.X_train.shape[1], dataset.X_test.shape[1], dataset.n_x,
+                   dataset.num_classes)  # fmt: skip
+
+
 class DatasetSpec(NamedTuple):
     description: str
     source: str
     load: Callable[..., Dataset]
+    shapes: Shapes | None = None  # the sizes load() returns (None: not known in advance)
 
 
 # ----------------------------------------------------------------------------- bundled
@@ -165,17 +180,40 @@ def _prepare(builder, name: str, manual_dir: str | None) -> str:
     return f"{origin} into {builder.data_dir}"
 
 
-def _read_split(source, check: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def _raw_records(source, filepaths=()) -> list[bytes]:
+    """Every serialized record of a split, in TFDS's order: each of the split's array_record
+    files (``SplitInfo.filepaths``, in shard order) read whole by array_record's C++ reader
+    (0.1 s for Fashion-MNIST's 60 000, against 0.4 s through the data source's per-record
+    index bookkeeping), or through the data source if the files do not add up."""
+    try:
+        from array_record.python.array_record_module import ArrayRecordReader
+
+        raw = []
+        for path in filepaths:
+            reader = ArrayRecordReader(os.fspath(path))
+            try:
+                raw.extend(reader.read_all())
+            finally:
+                reader.close()
+        if filepaths and len(raw) == len(source):
+            return raw
+    except (ImportError, OSError, RuntimeError, ValueError):
+        pass
+    return source.data_source.__getitems__(list(range(len(source))))
+
+
+def _read_split(source, check: int = 256, filepaths=()) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as arrays in one batched read (not one example at a time).
 
     Fast path: every record of these builders is a serialized example of the same length
-    (a 784-byte image and a one-byte label), so the raw records are stacked into one byte
-    matrix and the image and label columns are sliced out. The columns are located on
-    decoded examples and then verified against TFDS's own decoding on ``check`` records
-    spread over the split; anything unexpected falls back to TFDS decoding of every record.
+    (a 784-byte image and a one-byte label), so the raw records (``_raw_records``) are
+    stacked into one byte matrix and the image and label columns are sliced out. The columns
+    are located on decoded examples and then verified against TFDS's own decoding on
+    ``check`` records spread over the split (which also checks the record order); anything
+    unexpected falls back to TFDS decoding of every record.
     """
     n = len(source)
-    raw = source.data_source.__getitems__(list(range(n)))
+    raw = _raw_records(source, filepaths)
     lengths = {len(record) for record in raw}
     if len(lengths) == 1 and n > 0:
         matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(n, lengths.pop())
@@ -208,8 +246,11 @@ def _tfds_loader(name: str):
         builder = _builder(name, data_dir)
         _prepare(builder, name, manual_dir)
         sources = builder.as_data_source()
-        images_train, labels_train = _read_split(sources["train"])
-        images_test, labels_test = _read_split(sources["test"])
+        splits = builder.info.splits
+        images_train, labels_train = _read_split(
+            sources["train"], filepaths=splits["train"].filepaths
+        )
+        images_test, labels_test = _read_split(sources["test"], filepaths=splits["test"].filepaths)
 
         def columns(images):
             return features.to_columns(features.scale_01(features.flatten(images)))
@@ -225,24 +266,25 @@ def _tfds_loader(name: str):
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
         "8x8 handwritten digits, 1438 train / 359 test, 64 features, 10 classes",
-        "bundled with scikit-learn (no network)", load_digits,
+        "bundled with scikit-learn (no network)", load_digits, Shapes(1438, 359, 64, 10),
     ),
     "mnist": DatasetSpec(
         "MNIST handwritten digits, 60000 / 10000, 784 features, 10 classes",
         "TFDS builder mnist_idx: download (checksummed) or --manual-dir", _tfds_loader("mnist"),
+        Shapes(60000, 10000, 784, 10),
     ),
     "fashion_mnist": DatasetSpec(
         "Fashion-MNIST articles, 60000 / 10000, 784 features, 10 classes",
         "TFDS builder fashion_mnist_idx: Debian dataset-fashion-mnist, --manual-dir or download",
-        _tfds_loader("fashion_mnist"),
+        _tfds_loader("fashion_mnist"), Shapes(60000, 10000, 784, 10),
     ),
     "flower": DatasetSpec(
         "planar flower, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
-        _synthetic_loader("flower", synthetic.planar_flower),
+        _synthetic_loader("flower", synthetic.planar_flower), Shapes(800, 200, 2, 2),
     ),
     "moons": DatasetSpec(
         "two moons, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
-        _synthetic_loader("moons", synthetic.moons),
+        _synthetic_loader("moons", synthetic.moons), Shapes(800, 200, 2, 2),
     ),
 }  # fmt: skip
 
