@@ -30,7 +30,11 @@ def _parser_type(field_type):
 
 
 def parse(config_cls, description: str, argv=None, default_out: str = "runs/experiment"):
-    """``(config, out_dir)`` from the command line: one ``--flag`` per Config field."""
+    """``(config, out_dir)`` from the command line: one ``--flag`` per Config field.
+    Turns on XLA's persistent compilation cache, as the ``jaxnn`` command does."""
+    from jaxnn import compilation_cache
+
+    compilation_cache.enable()
     parser = argparse.ArgumentParser(description=description)
     for field in dataclasses.fields(config_cls):
         parser.add_argument(
