@@ -296,7 +296,8 @@ def train_and_evaluate(
     with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
         file.writelines(json.dumps(row) + "\n" for row in history)
 
-    compiled_ahead = plan is planned and ahead is not None
+    # (compiled for float32 data: a float64 run, JAX's x64 mode on, compiles for its own)
+    compiled_ahead = plan is planned and ahead is not None and X_rows.dtype == jnp.float32
     if compiled_ahead:
         epoch_compiled, evaluations, compile_seconds = ahead.result()
     else:
