@@ -166,3 +166,13 @@ def test_data_prepare_command(tiny_idx, tmp_path, capsys):
 def test_known_shapes_match_the_loaded_data(name):
     """DatasetSpec.shapes (what training compiles for while loading) is what load returns."""
     assert data.Shapes.of(data.load(name)) == data.DATASETS[name].shapes
+
+
+def test_digits_file_equals_sklearn():
+    """The bundled CSV read directly is scikit-learn's load_digits, value for value."""
+    from sklearn.datasets import load_digits
+
+    pixels, labels = data._digits_file()
+    bunch = load_digits()
+    np.testing.assert_array_equal(pixels, bunch.data)
+    np.testing.assert_array_equal(labels, bunch.target)
