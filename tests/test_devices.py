@@ -57,3 +57,18 @@ print("all-reduce" in text, len(jax.devices()))
                             timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "4"]
+
+
+def test_cpu_devices_are_created_by_the_command(tmp_path):
+    """Without XLA_FLAGS, `--devices 2` on a CPU-only machine makes 2 host devices itself."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
+         "64,16,10", "--batch-size", "64", "--epochs", "1", "--quiet", "--devices", "2",
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["devices"] == 2

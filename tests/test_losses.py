@@ -124,3 +124,25 @@ def test_other_losses_finite_at_extremes(z):
     assert np.isfinite(J) and np.isfinite(dS).all()
     J, dA = jax.value_and_grad(losses.squared_error)(S, jnp.zeros_like(S))
     assert np.isfinite(J) and np.isfinite(dA).all()
+
+
+def test_literal_zero_l2_adds_no_work_and_the_same_value():
+    """λ = 0 as a literal skips Ω(θ) entirely; a traced λ = 0 computes it: same results."""
+    import jax
+
+    from jaxnn import mlp
+
+    params = mlp.init(jax.random.PRNGKey(0), [4, 3, 2])
+    assert losses.l2_is_zero(0.0) and losses.l2_is_zero(0) and not losses.l2_is_zero(1e-3)
+    assert not losses.l2_is_zero(jnp.float32(0.0))  # an array may be traced: always computed
+    assert float(losses.l2_penalty(params, 0.0)) == 0.0
+    X = jax.random.normal(jax.random.PRNGKey(1), (4, 5))
+    Y = jnp.eye(2)[:, jnp.array([0, 1, 1, 0, 1])]
+    literal = jax.jit(lambda p: mlp.cost_and_grads(p, X, Y, l2=0.0))(params)
+    traced = jax.jit(lambda p, l2: mlp.cost_and_grads(p, X, Y, l2=l2))(params, 0.0)
+    for a, b in zip(jax.tree.leaves(literal), jax.tree.leaves(traced), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    text = jax.jit(lambda p: mlp.cost_and_grads(p, X, Y, l2=0.0)).lower(params).as_text()
+    assert text.count("reduce") < jax.jit(lambda p, l2: mlp.cost_and_grads(p, X, Y, l2=l2)).lower(
+        params, 0.0
+    ).as_text().count("reduce")
