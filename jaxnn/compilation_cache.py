@@ -8,7 +8,12 @@ in ``make bench``); a first run compiles as before and fills the cache.
 Where: ``$JAXNN_COMPILATION_CACHE`` if set (``off`` turns it off), else JAX's own
 ``JAX_COMPILATION_CACHE_DIR`` if the user set it, else ``$XDG_CACHE_HOME/jaxnn/xla``
 (``~/.cache/jaxnn/xla``). Library users opt in with ``jaxnn.compilation_cache.enable()``.
-A cache that cannot be written only costs the speed-up: JAX warns and compiles.
+A cache that cannot be written only costs the speed-up: JAX warns and compiles. JAX writes
+entries in place and never replaces one: an entry cut short by a killed process makes JAX
+warn ("Error reading persistent compilation cache entry") and compile on every later run
+until the folder is deleted. jaxnn itself never leaves a compile running in a background
+thread past the point where it is used (``run.train_and_evaluate`` joins it), so one
+process never reads an entry it is still writing.
 """
 
 from __future__ import annotations

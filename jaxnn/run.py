@@ -258,11 +258,15 @@ def train_and_evaluate(
             config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
         )
         shapes = data.Shapes.of(dataset)
-        plan = planned if ahead is not None and shapes == expected else None
-        plan = plan or _plan(config, shapes, key_init, mesh)
-    except BaseException:
+        # compiled for float32 data (with JAX's x64 mode on, float64 data compiles for itself)
+        x_dtype = jax.dtypes.canonicalize_dtype(dataset.X_train.dtype)
+        compiled_ahead = ahead is not None and shapes == expected and x_dtype == jnp.float32
+        plan = planned if compiled_ahead else _plan(config, shapes, key_init, mesh)
+        ahead_compiled = ahead.result() if compiled_ahead else None
+    finally:
+        # no compile may outlive this point: JAX writes its cache files in place, and a
+        # later reader of the same entry could see half of one (a warning and a recompile)
         compiling.shutdown(wait=True, cancel_futures=True)
-        raise
     dims, m, per_epoch, optimizer = plan.dims, shapes.m_train, plan.per_epoch, plan.optimizer
     # on the device one example per row (fast shuffling); every step still sees columns
     Y_train = _targets(dataset.labels_train, dataset.num_classes, config.output)
@@ -296,14 +300,11 @@ def train_and_evaluate(
     with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
         file.writelines(json.dumps(row) + "\n" for row in history)
 
-    # (compiled for float32 data: a float64 run, JAX's x64 mode on, compiles for its own)
-    compiled_ahead = plan is planned and ahead is not None and X_rows.dtype == jnp.float32
     if compiled_ahead:
-        epoch_compiled, evaluations, compile_seconds = ahead.result()
+        epoch_compiled, evaluations, compile_seconds = ahead_compiled
     else:
         like = (params, opt_state, X_rows, Y_rows)
         epoch_compiled, evaluations, compile_seconds = _compile(plan, like)
-    compiling.shutdown(wait=False)
 
     def evaluate(params, X, Y):
         return evaluations[X.shape[0]](params, X, Y)
