@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxnn import experiment, gradcheck, losses, mlp, train
-from jaxnn.experiments_lib import digits_arrays
+from jaxnn.experiment import digits_arrays
 
 
 @dataclasses.dataclass(frozen=True)

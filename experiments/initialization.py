@@ -9,7 +9,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from jaxnn import experiment, initializers
-from jaxnn.experiments_lib import train_digits
+from jaxnn.experiment import train_digits
 
 
 @dataclasses.dataclass(frozen=True)

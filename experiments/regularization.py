@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxnn import experiment
-from jaxnn.experiments_lib import train_digits
+from jaxnn.experiment import train_digits
 
 
 @dataclasses.dataclass(frozen=True)

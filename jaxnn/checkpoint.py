@@ -198,8 +198,7 @@ def _leaf_shapes(directory: str, epoch: int) -> dict[str, tuple[int, ...]]:
 
     try:
         metadata = ocp.StandardCheckpointer().metadata(_item_path(directory, epoch))
-        params = metadata.item_metadata["params"]
-        return {key: tuple(leaf.shape) for key, leaf in params.items()}
+        return leaf_shapes(dict(metadata.item_metadata["params"]))
     except Exception as error:
         raise CheckpointError(
             f"checkpoint {epoch} in {directory} cannot be read ({type(error).__name__}); "
@@ -228,9 +227,19 @@ def load(directory: str, epoch: int | None = None) -> dict:
     return checkpointer.restore(_item_path(directory, epoch), abstract)
 
 
+def leaf_shapes(params) -> dict[str, tuple[int, ...]]:
+    """``{"W1": shape, …}`` (MLP) or ``{"conv1.W": shape, …}`` (nested params): every leaf
+    named by its path."""
+    flat = jax.tree_util.tree_flatten_with_path(
+        params, is_leaf=lambda leaf: hasattr(leaf, "shape") and hasattr(leaf, "dtype")
+    )[0]
+    return {".".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape)
+            for path, leaf in flat}  # fmt: skip
+
+
 def _check_compatible(saved: dict[str, tuple[int, ...]], template: dict) -> None:
     """Name the leaves whose shapes differ (e.g. a checkpoint of another architecture)."""
-    wanted = {key: tuple(leaf.shape) for key, leaf in template["params"].items()}
+    wanted = leaf_shapes(template["params"])
     mismatched = [
         f"{key}: checkpoint {saved.get(key)} vs run {wanted.get(key)}"
         for key in sorted(set(saved) | set(wanted))
@@ -240,5 +249,5 @@ def _check_compatible(saved: dict[str, tuple[int, ...]], template: dict) -> None
         raise CheckpointError(
             "checkpoint is from another architecture: "
             + "; ".join(mismatched)
-            + ". Use the run's original --layers, or a new --out"
+            + ". Use the run's original --model, --layers and --width, or a new --out"
         )

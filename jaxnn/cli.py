@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 
-from jaxnn import activations, mlp
+from jaxnn import activations, mlp, models
 from jaxnn.errors import ConfigError, GradcheckError, JaxnnError
 
 
@@ -29,16 +29,39 @@ def parse_layers(text: str) -> list[int]:
     return dims
 
 
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """'28,28,1' -> (28, 28, 1)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"--input-shape {text!r} must be three sizes H,W,C ≥ 1, e.g. 32,32,3")
+    return shape
+
+
 def cmd_gradcheck(args) -> int:
     from jaxnn import gradcheck
 
     dims = parse_layers(args.layers)
-    report = gradcheck.check_model(
-        args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64
-    )
+    if args.model in models.IMAGE_MODELS:
+        shape, width = gradcheck.GRADCHECK_SIZES[args.model]
+        shape, width = parse_shape(args.input_shape) or shape, args.width or width
+        sizes = f"input={'x'.join(map(str, shape))} width={width:g}"
+        report = gradcheck.check_model(
+            args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64,
+            input_shape=shape, width=width, max_per_leaf=args.max_per_leaf or None,
+        )  # fmt: skip
+    else:
+        sizes = f"layers={dims}"
+        report = gradcheck.check_model(
+            args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64
+        )
     print(
-        f"gradcheck {args.model} layers={dims} hidden={args.hidden} output={args.output} "
-        f"l2={args.l2} seed={args.seed}"
+        f"gradcheck {args.model} {sizes} hidden={args.hidden} output={args.output} "
+        f"l2={args.l2} seed={args.seed} m={args.m}"
     )
     print(report.format())
     if not report.ok:
@@ -85,7 +108,8 @@ def _config_from_args(args):
     from jaxnn.run import TrainConfig
 
     return TrainConfig(
-        dataset=args.dataset,
+        dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
+        clip_norm=args.clip_norm,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
         hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
@@ -96,7 +120,7 @@ def _config_from_args(args):
 
 def summary_line(metrics: dict, out_dir: str) -> str:
     return (
-        f"{metrics['dataset']} {'-'.join(map(str, metrics['layers']))}: "
+        f"{metrics['dataset']} {metrics['describe']}: "
         f"test accuracy {metrics['test_accuracy']:.4f}, train accuracy "
         f"{metrics['train_accuracy']:.4f}, cost {metrics['final_cost']:.4f} after "
         f"{metrics['epochs']} epochs; train {metrics['train_seconds']:.2f}s, compile "
@@ -192,32 +216,36 @@ def _floats(text: str, flag: str) -> list[float]:
 def cmd_sweep(args) -> int:
 
     from jaxnn import data, experiment, sweep
-    from jaxnn.run import TrainConfig, _layer_dims, _prepare_out_dir, _targets
+    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
 
     request_devices(args.devices)
 
-    config = TrainConfig(dataset=args.dataset, layers=tuple(parse_layers(args.layers))
-                         if args.layers else None, hidden=args.hidden, output=args.output,
-                         epochs=args.epochs, batch_size=max(args.batch_size, 1))  # fmt: skip
+    config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
+                         layers=tuple(parse_layers(args.layers)) if args.layers else None,
+                         hidden=args.hidden, output=args.output, epochs=args.epochs,
+                         batch_size=max(args.batch_size, 1))  # fmt: skip
     config.validate()
     configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
                          _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
     ds = data.load(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
-    dims = _layer_dims(config, ds)
+    model = build_model(config, data.Shapes.of(ds))
     Y = _targets(ds.labels_train, ds.num_classes, args.output)
     Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
+    X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
+                 for A in (ds.X_train, ds.X_test))  # fmt: skip
     result = sweep.run_sweep(
-        configs, dims, ds.X_train, Y, ds.X_test, Y_test, args.hidden, args.output,
-        args.epochs, args.batch_size or None, args.seed, args.devices,
+        configs, None, X, Y, X_test, Y_test, args.hidden, args.output,
+        args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
     )  # fmt: skip
+    dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
          "train_accuracy": float(result.train_accuracy[i]),
          "test_accuracy": float(result.test_accuracy[i])}
         for i, c in enumerate(configs)
     ]  # fmt: skip
-    summary = {"dataset": ds.name, "layers": dims, "epochs": args.epochs,
+    summary = {"dataset": ds.name, "model": args.model, "describe": dims, "epochs": args.epochs,
                "configs": len(configs), "devices": result.devices, "seconds": result.seconds,
                "compile_seconds": result.compile_seconds, "results": rows}  # fmt: skip
     experiment.write_json(os.path.join(args.out, "sweep.json"), summary)
@@ -238,6 +266,37 @@ def cmd_sweep(args) -> int:
         f"(+ compile {result.compile_seconds:.2f}s) -> {args.out}"
     )
     return 0
+
+
+def cmd_summary(args) -> int:
+    """The layer table of a model: output shape, parameters, multiply-adds per example."""
+    from jaxnn.models import convnet
+
+    if args.model not in models.IMAGE_MODELS:
+        raise ConfigError(
+            f"summary covers the layer-built models: {', '.join(models.IMAGE_MODELS)} (the "
+            "MLP's sizes are its --layers)"
+        )
+    shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT[args.model]
+    classes = args.classes or (10 if args.model == "lenet5" else 1000)
+    model = models.build(args.model, shape, classes, width=args.width)
+    print(format_summary(model))
+    return 0
+
+
+def format_summary(model) -> str:
+    """Keras/torchinfo-style table of ``model.summary()`` rows, with totals."""
+    rows = model.summary()
+    lines = [f"{model.describe}",
+             f"{'layer':<12}{'type':<24}{'output shape':>18}{'params':>14}"
+             f"{'mult-adds':>16}"]  # fmt: skip
+    lines += [f"{r.name:<12}{r.describe:<24}{str(r.out_shape):>18}{r.params:>14,}{r.macs:>16,}"
+              for r in rows]  # fmt: skip
+    total_params, total_macs = sum(r.params for r in rows), sum(r.macs for r in rows)
+    lines.append(f"{'total':<12}{'':<24}{'':>18}{total_params:>14,}{total_macs:>16,}")
+    lines.append(f"{total_params:,} trainable parameters; {total_macs / 1e6:,.2f} M "
+                 "multiply-adds per example (forward)")  # fmt: skip
+    return "\n".join(lines)
 
 
 def cmd_verify_notes(args) -> int:
@@ -264,18 +323,40 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("gradcheck", help="hand vs jax.grad vs finite differences, per leaf")
-    p.add_argument("--model", choices=("logistic", "mlp"), default="mlp")
-    p.add_argument("--layers", default="5,4,3", help="layer_dims, e.g. 5,4,3")
+    p.add_argument("--model", choices=("logistic", *models.MODELS), default="mlp")
+    p.add_argument("--layers", default="5,4,3", help="MLP layer_dims, e.g. 5,4,3")
+    p.add_argument(
+        "--input-shape",
+        default=None,
+        metavar="H,W,C",
+        help="convolutional models: input size (default: small, per model)",
+    )
+    p.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="convolutional models: channel multiplier (default: small, per model)",
+    )
+    p.add_argument("--max-per-leaf", type=int, default=40, metavar="K",
+                   help="convolutional models: finite differences on K random entries per "
+                   "leaf (0: all); hand vs jax.grad always compares every entry")  # fmt: skip
     p.add_argument("--hidden", default="tanh", choices=activations.ELEMENTWISE)
     p.add_argument("--output", default="softmax", choices=mlp.OUTPUTS)
     p.add_argument("--l2", type=float, default=0.0)
-    p.add_argument("--m", type=int, default=8, help="number of random examples")
+    p.add_argument("--m", type=int, default=4, help="number of random examples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--x64", action="store_true", help="run in float64 (tight tolerances)")
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("train", help="train an MLP; results, plots, checkpoints in --out")
+    p = sub.add_parser("train", help="train a model; results, plots, checkpoints in --out")
     p.add_argument("--dataset", default="digits", help="digits, mnist, fashion_mnist, ...")
+    p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
+    p.add_argument(
+        "--width",
+        type=float,
+        default=1.0,
+        help="convolutional models: multiply channels and hidden units by this",
+    )
     p.add_argument(
         "--data-dir", default=None, help="TFDS data folder (default ~/tensorflow_datasets)"
     )
@@ -285,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="softmax", help="softmax or sigmoid")
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--optimizer", default="sgd", help="sgd (the notes'), momentum (0.9), adam")
+    p.add_argument(
+        "--clip-norm",
+        type=float,
+        default=None,
+        metavar="C",
+        help="scale each gradient to a global norm of at most C",
+    )
     p.add_argument("--decay", type=float, default=1.0, help="lr factor per epoch (1: constant)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
@@ -329,7 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="flower")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--manual-dir", default=None)
-    p.add_argument("--layers", default=None, help="layer_dims (default n_x,64,C)")
+    p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
+    p.add_argument("--width", type=float, default=1.0, help="convolutional models' multiplier")
+    p.add_argument("--layers", default=None, help="MLP layer_dims (default n_x,64,C)")
     p.add_argument("--hidden", default="tanh")
     p.add_argument("--output", default="softmax")
     p.add_argument("--seeds", default="0,1,2,3", help="comma-separated init seeds")
@@ -345,6 +436,18 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("summary", help="layer table: output shapes, parameters, mult-adds")
+    p.add_argument("--model", default="lenet5", choices=models.IMAGE_MODELS)
+    p.add_argument(
+        "--input-shape",
+        default=None,
+        metavar="H,W,C",
+        help="default: the architecture's published input (LeNet-5 28,28,1)",
+    )
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--classes", type=int, default=None, help="default: 10 (LeNet-5) or 1000")
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("verify-notes", help="check every printed claim of the lecture notes")
     p.add_argument("--out", default="claims.json", help="where to write the JSON report")

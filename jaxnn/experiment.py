@@ -1,7 +1,8 @@
 """The shared shell of ``experiments/*.py``: a frozen dataclass ``Config`` with defaults,
 ``argparse`` overrides generated from its fields, and ``config.json`` / ``metrics.json`` /
 PNG plots written to ``--out``. Each experiment's ``main(config, out_dir) -> metrics``
-holds only its question."""
+holds only its question. The helpers several experiments share (the bundled digits as
+device arrays, a softmax MLP trained on them) live here too, so they are tested."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from collections.abc import Callable
 import matplotlib
 
 matplotlib.use("Agg")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+
+from jaxnn import data, mlp, train  # noqa: E402
 
 
 def _parser_type(field_type):
@@ -80,3 +85,31 @@ def run(config_cls, main: Callable, doc: str, argv=None) -> dict:
 
 def figure(*shape, size=(5, 3.5)):
     return plt.subplots(*shape, figsize=size)
+
+
+def digits_arrays():
+    """The bundled digits as device arrays: (X, Y one-hot, X_test, Y_test)."""
+    ds = data.load("digits")
+    return (jnp.asarray(ds.X_train), jnp.asarray(data.one_hot(ds.labels_train, 10)),
+            jnp.asarray(ds.X_test), jnp.asarray(data.one_hot(ds.labels_test, 10)))  # fmt: skip
+
+
+def train_digits(layers, hidden="relu", scheme="glorot", l2=0.0, lr=0.05, batch_size=32,
+                 epochs=30, seed=0, train_examples=None) -> dict:  # fmt: skip
+    """Train a softmax MLP on the digits; returns accuracies, costs and the cost history."""
+    X, Y, X_test, Y_test = digits_arrays()
+    if train_examples is not None:
+        X, Y = X[:, :train_examples], Y[:, :train_examples]
+    params = mlp.init(jax.random.PRNGKey(seed), list(layers), scheme)
+    params, history = train.fit(
+        params, X, Y, train.make_cost_and_grads("hand", hidden, "softmax", l2),
+        train.make_optimizer(lr), epochs, batch_size, jax.random.PRNGKey(seed + 1),
+    )  # fmt: skip
+    return {
+        "train_accuracy": float(mlp.accuracy(params, X, Y, hidden)),
+        "test_accuracy": float(mlp.accuracy(params, X_test, Y_test, hidden)),
+        "final_train_cost": float(mlp.cost(params, X, Y, hidden)),
+        "final_test_cost": float(mlp.cost(params, X_test, Y_test, hidden)),
+        "history": history,
+        "params": params,
+    }

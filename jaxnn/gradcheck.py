@@ -36,10 +36,12 @@ def relative_error(a, b) -> float:
     return float(np.linalg.norm(flat_a - flat_b) / denominator)
 
 
-def numerical_grad(f: Callable, params, eps: float | None = None):
+def numerical_grad(f: Callable, params, eps: float | None = None, entries=None):
     """Central differences ``(f(θ + ε eᵢ) − f(θ − ε eᵢ)) / 2ε`` for every entry of a pytree.
 
-    ``f(params)`` must return a scalar. Returns a pytree shaped like ``params``.
+    ``f(params)`` must return a scalar. Returns a pytree shaped like ``params``; with
+    ``entries`` (indices into the flattened params, ``ravel_pytree`` order), only those are
+    differentiated and the rest of the returned pytree is NaN.
     """
     flat, unravel = ravel_pytree(params)
     if eps is None:
@@ -49,8 +51,35 @@ def numerical_grad(f: Callable, params, eps: float | None = None):
         step = jnp.zeros_like(flat).at[i].set(eps)
         return (f(unravel(flat + step)) - f(unravel(flat - step))) / (2 * eps)
 
-    derivatives = jax.lax.map(jax.jit(one), jnp.arange(flat.size), batch_size=64)
-    return unravel(derivatives.astype(flat.dtype))
+    if entries is None:
+        derivatives = jax.lax.map(jax.jit(one), jnp.arange(flat.size), batch_size=64)
+        return unravel(derivatives.astype(flat.dtype))
+    entries = jnp.asarray(entries, jnp.int32)
+    derivatives = jax.lax.map(jax.jit(one), entries, batch_size=64)
+    full = jnp.full(flat.shape, jnp.nan, flat.dtype).at[entries].set(derivatives)
+    return unravel(full)
+
+
+def leaf_names(params) -> list[str]:
+    """Each leaf's path: ``W1`` for the MLP's flat dict, ``conv1.W`` for nested params."""
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [".".join(str(getattr(k, "key", k)) for k in path) for path, _ in paths]
+
+
+def sample_entries(params, max_per_leaf: int | None, seed: int = 0) -> np.ndarray | None:
+    """Indices into the flattened params: every entry of each leaf with at most
+    ``max_per_leaf`` entries, a random ``max_per_leaf`` of the larger ones (cs231n's sparse
+    gradient check). ``None``: all of them."""
+    if max_per_leaf is None:
+        return None
+    rng, chosen, offset = np.random.default_rng(seed), [], 0
+    for leaf in jax.tree.leaves(params):
+        size = int(np.size(leaf))
+        picks = np.arange(size) if size <= max_per_leaf else np.sort(
+            rng.choice(size, max_per_leaf, replace=False))  # fmt: skip
+        chosen.append(offset + picks)
+        offset += size
+    return np.concatenate(chosen)
 
 
 class LeafReport(NamedTuple):
@@ -60,6 +89,7 @@ class LeafReport(NamedTuple):
     hand_vs_numeric: float | None
     autodiff_vs_numeric: float
     ok: bool
+    checked: int | None = None  # entries finite-differenced (None: all)
 
 
 class Report(NamedTuple):
@@ -82,14 +112,18 @@ class Report(NamedTuple):
         def cell(value):
             return "       —" if value is None else f"{value:8.1e}"
 
+        width = max([6, *(len(r.name) for r in self.rows)])
+        shape_width = max([12, *(len(str(r.shape)) for r in self.rows)])
         lines = [
-            f"{'leaf':<6} {'shape':<12} {'hand~auto':>9} {'hand~num':>9} {'auto~num':>9}  ok",
+            f"{'leaf':<{width}} {'shape':<{shape_width}} {'hand~auto':>9} {'hand~num':>9} "
+            f"{'auto~num':>9}  ok",
         ]
         for r in self.rows:
+            sampled = "" if r.checked is None else f"  (~num on {r.checked} entries)"
             lines.append(
-                f"{r.name:<6} {str(r.shape):<12} {cell(r.hand_vs_autodiff):>9} "
+                f"{r.name:<{width}} {str(r.shape):<{shape_width}} {cell(r.hand_vs_autodiff):>9} "
                 f"{cell(r.hand_vs_numeric):>9} {cell(r.autodiff_vs_numeric):>9}  "
-                f"{'yes' if r.ok else 'NO'}"
+                f"{'yes' if r.ok else 'NO'}{sampled}"
             )
         tight, loose = self.tolerances
         lines.append(
@@ -105,30 +139,42 @@ def check(
     hand_grads: dict | None = None,
     eps: float | None = None,
     tolerances: tuple[float, float] | None = None,
+    max_per_leaf: int | None = None,
 ) -> Report:
     """Compare hand-derived gradients, ``jax.grad(cost_fn)`` and finite differences per leaf.
 
-    ``cost_fn(params) -> J``; ``hand_grads`` has the keys of ``params`` (omit it to check
-    autodiff against numeric only). A leaf passes when every available relative error is
-    within ``tolerances = (hand vs autodiff, vs numeric)``, by default from ``TOLERANCES``.
+    ``cost_fn(params) -> J``; ``hand_grads`` has the structure of ``params`` (omit it to
+    check autodiff against numeric only). A leaf passes when every available relative error
+    is within ``tolerances = (hand vs autodiff, vs numeric)``, by default from
+    ``TOLERANCES``. ``max_per_leaf``: finite differences on at most that many random entries
+    of each leaf (hand vs autodiff still compares every entry) — for large models.
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     tight, loose = tolerances or TOLERANCES.get(dtype, TOLERANCES[np.dtype("float32")])
-    autodiff = jax.grad(cost_fn)(params)
-    numeric = numerical_grad(cost_fn, params, eps)
+    autodiff = jax.tree.leaves(jax.grad(cost_fn)(params))
+    numeric = jax.tree.leaves(
+        numerical_grad(cost_fn, params, eps, sample_entries(params, max_per_leaf))
+    )
+    hand = jax.tree.leaves(hand_grads) if hand_grads is not None else None
     rows = []
-    for name in params:
+    names_and_leaves = zip(leaf_names(params), jax.tree.leaves(params), strict=True)
+    for index, (name, leaf) in enumerate(names_and_leaves):
+        picked = np.isfinite(np.ravel(np.asarray(numeric[index])))
+
+        def on_picked(g, picked=picked):
+            return np.ravel(np.asarray(g))[picked]
+
         hand_auto = hand_num = None
-        if hand_grads is not None:
-            hand_auto = relative_error(hand_grads[name], autodiff[name])
-            hand_num = relative_error(hand_grads[name], numeric[name])
-        auto_num = relative_error(autodiff[name], numeric[name])
+        if hand is not None:
+            hand_auto = relative_error(hand[index], autodiff[index])
+            hand_num = relative_error(on_picked(hand[index]), on_picked(numeric[index]))
+        auto_num = relative_error(on_picked(autodiff[index]), on_picked(numeric[index]))
         ok = auto_num <= loose
-        if hand_grads is not None:
+        if hand is not None:
             ok = ok and hand_auto <= tight and hand_num <= loose
-        rows.append(
-            LeafReport(name, tuple(np.shape(params[name])), hand_auto, hand_num, auto_num, ok)
-        )
+        checked = None if picked.all() else int(picked.sum())
+        rows.append(LeafReport(name, tuple(np.shape(leaf)), hand_auto, hand_num, auto_num, ok,
+                               checked))  # fmt: skip
     return Report(rows, str(dtype), (tight, loose))
 
 
@@ -148,6 +194,11 @@ def random_problem(key: Array, layer_dims, output: str, m: int, dtype=jnp.float3
     return X, Y
 
 
+# the sizes ``jaxnn gradcheck --model NAME`` checks at by default: (input_shape, width)
+GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16),
+                   "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
+
+
 def check_model(
     model: str = "mlp",
     layer_dims=(5, 4, 3),
@@ -157,20 +208,44 @@ def check_model(
     l2: float = 0.0,
     m: int = 8,
     x64: bool = True,
+    input_shape=None,
+    width: float | None = None,
+    num_classes: int = 10,
+    max_per_leaf: int | None = 40,
 ) -> Report:
-    """Gradient-check ``model`` ("logistic" or "mlp") at a random point with random data.
+    """Gradient-check ``model`` ("logistic", "mlp" or any of ``jaxnn.models.MODELS``) at a
+    random point with random data.
 
     ``x64`` runs the whole check in float64 (inside ``jax.enable_x64``), where the tight
-    tolerances apply; otherwise float32.
+    tolerances apply; otherwise float32. Convolutional models are built at ``input_shape``
+    and ``width`` (default ``GRADCHECK_SIZES``) for ``num_classes`` classes; their finite
+    differences cover at most ``max_per_leaf`` random entries of each leaf (``None``: all),
+    while hand vs ``jax.grad`` always compares every entry.
     """
-    from jaxnn import logistic, mlp  # local: gradcheck is imported by both
+    from jaxnn import logistic, mlp, models  # local: gradcheck is imported by both
     from jaxnn.errors import ConfigError
 
-    if model not in ("logistic", "mlp"):
-        raise ConfigError(f"unknown model {model!r}; choose one of: logistic, mlp")
+    if model not in ("logistic", *models.MODELS):
+        raise ConfigError(
+            f"unknown model {model!r}; choose one of: logistic, {', '.join(models.MODELS)}"
+        )
     with jax.enable_x64(x64):
         dtype = jnp.float64 if x64 else jnp.float32
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
+        if model in models.IMAGE_MODELS:
+            default_shape, default_width = GRADCHECK_SIZES[model]
+            net = models.build(model, input_shape or default_shape, num_classes, hidden=hidden,
+                               output=output, width=width or default_width)  # fmt: skip
+            params = {
+                layer: {k: v + 0.1 if k == "b" else v for k, v in leaves.items()}
+                for layer, leaves in net.init(key_params, dtype).items()
+            }  # as below
+            key_x, key_y = jax.random.split(key_data)
+            X = jax.random.normal(key_x, net.batch_shape(m), dtype)
+            _, Y = random_problem(key_y, (1, net.num_outputs), output, m, dtype)
+            _, hand = jax.jit(net.cost_and_grads)(params, X, Y, l2)
+            return check(lambda p: net.cost(p, X, Y, l2), params, hand,
+                         max_per_leaf=max_per_leaf)  # fmt: skip
         if model == "logistic":
             dims = (layer_dims[0], 1)
             X, Y = random_problem(key_data, dims, "sigmoid", m, dtype)

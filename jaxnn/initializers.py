@@ -15,27 +15,34 @@ from jaxnn.errors import ConfigError
 Array = jax.Array
 
 
-def glorot_uniform(key: Array, shape: tuple[int, int], dtype=jnp.float32) -> Array:
+def _fans(shape, fans) -> tuple[int, int]:
+    """``(fan_out, fan_in)``: from a dense weight's shape ``(n_l, n_{l-1})``, or given (a conv
+    kernel ``(f, f, n_C_prev, n_C)`` has ``fan_in = f·f·n_C_prev``, ``fan_out = f·f·n_C``)."""
+    return fans if fans is not None else shape
+
+
+def glorot_uniform(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
     """W ~ U[−U, U], U = √6 / √(fan_in + fan_out) (notes §5). Var W = 2 / (fan_in + fan_out)."""
-    fan_out, fan_in = shape
+    fan_out, fan_in = _fans(shape, fans)
     limit = math.sqrt(6.0) / math.sqrt(fan_in + fan_out)
     return jax.random.uniform(key, shape, dtype, minval=-limit, maxval=limit)
 
 
-def he_normal(key: Array, shape: tuple[int, int], dtype=jnp.float32) -> Array:
+def he_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
     """W ~ N(0, 2 / fan_in) (He et al., suited to ReLU layers)."""
-    fan_out, fan_in = shape
+    fan_out, fan_in = _fans(shape, fans)
     return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / fan_in)
 
 
-def small_normal(key: Array, shape: tuple[int, int], dtype=jnp.float32) -> Array:
+def small_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
     """W = 0.01 · N(0, 1): the course's "small random" initialization."""
+    del fans
     return 0.01 * jax.random.normal(key, shape, dtype)
 
 
-def zeros(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+def zeros(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
     """All zeros: the bias initializer. For weights it keeps hidden units symmetric."""
-    del key
+    del key, fans
     return jnp.zeros(shape, dtype)
 
 

@@ -1,5 +1,6 @@
 """``train_and_evaluate(config, out_dir)``: a whole training run with its results on disk.
 
+Any model of ``jaxnn.models`` trains through it (``TrainConfig.model``).
 Writes ``config.json``, ``history.jsonl`` (one line per epoch), ``metrics.json``, the PNG
 plots and a checkpoint per epoch (``checkpoints/``) into ``out_dir``; ``resume=True``
 continues from the last checkpoint.
@@ -21,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, mlp, train
-from jaxnn.errors import ConfigError, DivergenceError, JaxnnError, ShapeError
+from jaxnn import checkpoint, data, mlp, models, train
+from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 
@@ -30,11 +31,15 @@ EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of the
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "digits"
-    layers: tuple[int, ...] | None = None  # None: [n_x, 64, C]
+    model: str = "mlp"  # jaxnn.models.MODELS: mlp, lenet5, alexnet, vgg16
+    layers: tuple[int, ...] | None = None  # MLP only; None: [n_x, 64, C]
+    width: float = 1.0  # convolutional models: channel / hidden-unit multiplier
     hidden: str = "relu"
     output: str = "softmax"
     batch_size: int = 200
     lr: float = 0.1
+    optimizer: str = "sgd"  # sgd (the notes'), momentum (0.9) or adam: optax's own
+    clip_norm: float | None = None  # scale gradients to at most this global norm
     epochs: int = 20
     seed: int = 0
     l2: float = 0.0
@@ -76,13 +81,37 @@ class TrainConfig:
             raise ConfigError(
                 f"unknown dataset {self.dataset!r}; choose one of: {', '.join(data.DATASETS)}"
             )
+        if self.model not in models.MODELS:
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(models.MODELS)}"
+            )
+        if self.model != "mlp" and self.layers is not None:
+            raise ConfigError(f"--layers sets the MLP's sizes; {self.model} has its own "
+                              "(scale it with --width)")  # fmt: skip
+        if self.model == "mlp" and self.width != 1.0:
+            raise ConfigError("--width scales convolutional models; the MLP takes --layers")
+        if not (self.width > 0) or math.isinf(self.width):
+            raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads
+        train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm)
         mlp._check_hidden(self.hidden)
         if self.layers is not None:
             if len(self.layers) < 2 or min(self.layers) < 1:
                 raise ConfigError(
                     f"--layers {','.join(map(str, self.layers))}: need ≥ 2 sizes, each ≥ 1"
                 )
+
+
+def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
+    """The model ``config`` names, sized for the data: an MLP on columns, a convolutional
+    network on images."""
+    if config.model == "mlp":
+        return models.build("mlp", shapes.input_shape(1), shapes.num_classes,
+                            layers=config.layers, hidden=config.hidden, output=config.output,
+                            init=config.init)  # fmt: skip
+    return models.build(config.model, shapes.input_shape(0), shapes.num_classes,
+                        hidden=config.hidden, output=config.output, init=config.init,
+                        width=config.width)  # fmt: skip
 
 
 def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
@@ -97,26 +126,17 @@ def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
 
 
 def _layer_dims(config: TrainConfig, dataset: data.Dataset | data.Shapes) -> list[int]:
-    n_out = 1 if config.output == "sigmoid" else dataset.num_classes
-    dims = list(config.layers) if config.layers else [dataset.n_x, 64, n_out]
-    if dims[0] != dataset.n_x:
-        raise ShapeError(
-            f"--layers starts with {dims[0]} but {config.dataset} has {dataset.n_x} features "
-            f"per example: use --layers {','.join(map(str, [dataset.n_x, *dims[1:]]))}"
-        )
-    if dims[-1] != n_out:
-        raise ShapeError(
-            f"--layers ends with {dims[-1]} but --output {config.output} on {config.dataset} "
-            f"needs {n_out} output units"
-        )
-    return dims
+    """The MLP's ``layer_dims`` for ``config`` on ``dataset`` (checked against its sizes)."""
+    shapes = dataset if isinstance(dataset, data.Shapes) else data.Shapes.of(dataset)
+    params = jax.eval_shape(build_model(config, shapes).init, jax.random.PRNGKey(0))
+    return mlp.layer_dims(params)
 
 
 class _Plan(NamedTuple):
     """Everything about a run that follows from its settings and the data's sizes alone."""
 
     shapes: data.Shapes
-    dims: list[int]
+    model: models.Model
     per_epoch: int
     optimizer: object
     epoch_fn: Callable
@@ -125,24 +145,29 @@ class _Plan(NamedTuple):
 
 
 def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
-    dims = _layer_dims(config, shapes)
+    model = build_model(config, shapes)
     if config.batch_size > shapes.m_train:
         raise ConfigError(
             f"--batch-size {config.batch_size} is larger than the {shapes.m_train} training "
             f"examples of {config.dataset}; use at most {shapes.m_train}"
         )
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
-    optimizer = train.make_optimizer(config.lr, config.decay, per_epoch)
+    optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
+                                     config.clip_norm)  # fmt: skip
     step = train.make_step(
-        train.make_cost_and_grads(config.grads, config.hidden, config.output, config.l2),
-        optimizer,
+        train.make_cost_and_grads(config.grads, l2=config.l2, model=model), optimizer
     )
     return _Plan(
-        shapes, dims, per_epoch, optimizer,
-        train.make_epoch(step, shapes.m_train, config.batch_size, mesh),
-        train.make_evaluate(config.hidden, config.output, config.l2, rows=True),
-        train.replicate(mlp.init(key_init, dims, config.init), mesh),
+        shapes, model, per_epoch, optimizer,
+        train.make_epoch(step, shapes.m_train, config.batch_size, mesh, model.example_axis),
+        train.make_evaluate(l2=config.l2, rows=True, model=model),
+        train.replicate(model.init(key_init), mesh),
     )  # fmt: skip
+
+
+def _layers(plan: _Plan) -> list[int] | None:
+    """The MLP's layer_dims (written to config.json and metrics.json); None for other models."""
+    return mlp.layer_dims(plan.params) if plan.model.name == "mlp" else None
 
 
 def _eval_rows(shapes: data.Shapes) -> set[int]:
@@ -156,20 +181,20 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
     them, shapes alone (``jax.ShapeDtypeStruct``), so that this can run before the data is
     loaded (single device)."""
     start = time.perf_counter()
-    m, n_x, n_y = plan.shapes.m_train, plan.dims[0], plan.dims[-1]
+    m, model = plan.shapes.m_train, plan.model
 
     def struct(*shape, dtype=jnp.float32, sharding=None):
         return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
 
     if like is None:
         params = jax.tree.map(lambda leaf: struct(*leaf.shape, dtype=leaf.dtype), plan.params)
-        like = (params, jax.eval_shape(plan.optimizer.init, params), struct(m, n_x),
-                struct(m, n_y))  # fmt: skip
+        like = (params, jax.eval_shape(plan.optimizer.init, params),
+                struct(m, *model.input_shape), struct(m, model.num_outputs))  # fmt: skip
     params, opt_state, X_rows, Y_rows = like
     epoch = plan.epoch_fn.lower(params, opt_state, struct(m, dtype=jnp.int32), X_rows, Y_rows)
     evaluations = {}
     for rows in _eval_rows(plan.shapes):
-        X, Y = (struct(rows, A.shape[1], dtype=A.dtype, sharding=A.sharding)
+        X, Y = (struct(rows, *A.shape[1:], dtype=A.dtype, sharding=A.sharding)
                 for A in (X_rows, Y_rows))  # fmt: skip
         evaluations[rows] = plan.evaluate.lower(params, X, Y).compile()
     train.params_finite(plan.params).block_until_ready()  # compiles it for the loop
@@ -197,11 +222,12 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
-RESUME_KEYS = ("dataset", "hidden", "output", "batch_size", "lr", "seed", "l2", "grads",
-               "decay", "init", "devices")  # fmt: skip
+RESUME_KEYS = ("dataset", "model", "width", "hidden", "output", "batch_size", "lr",
+               "optimizer", "clip_norm", "seed", "l2", "grads", "decay", "init",
+               "devices")  # fmt: skip
 
 
-def _check_same_run(path: str, config: TrainConfig, dims: list[int]) -> None:
+def _check_same_run(path: str, config: TrainConfig, dims: list[int] | None) -> None:
     """--resume with other settings would not continue the same run: name the differences."""
     if not os.path.exists(path):
         return
@@ -212,7 +238,8 @@ def _check_same_run(path: str, config: TrainConfig, dims: list[int]) -> None:
         f"--{key.replace('_', '-')} {saved.get(key)} -> {current[key]}"
         for key in (*RESUME_KEYS, "layers")
         if key in saved and saved[key] != current[key] and not (
-            key == "layers" and list(saved[key]) == list(current[key])
+            key == "layers" and None not in (saved[key], current[key])
+            and list(saved[key]) == list(current[key])
         )
     ]  # fmt: skip
     if changed:
@@ -231,20 +258,73 @@ def _write_json(path: str, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+class _Arrays(NamedTuple):
+    """The splits on the device, one example per row (``train.device_rows``)."""
+
+    X_rows: jax.Array
+    Y_rows: jax.Array
+    X_test: jax.Array
+    Y_test: jax.Array
+    X_sub: jax.Array  # the first EVAL_SUBSET training examples, evaluated after epochs
+    Y_sub: jax.Array
+
+
 def train_and_evaluate(
     config: TrainConfig, out_dir: str, resume: bool = False, progress: bool = True
 ) -> dict:
-    """Train an MLP on ``config.dataset``; returns the metrics also written to metrics.json."""
-    from tqdm.auto import tqdm
-
+    """Train ``config.model`` on ``config.dataset``; returns the metrics also written to
+    metrics.json. The recipe: check the settings, load the data while the programs compile,
+    put the data on the device, start (or resume), train epoch by epoch with checkpoints,
+    then evaluate the whole training set and write the results."""
     config.validate()
     ckpt_dir = _prepare_out_dir(out_dir, resume)
-
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
-    key = jax.random.PRNGKey(config.seed)
-    key_init, key_data = jax.random.split(key)
-    # compile while the data loads, from the sizes the dataset is known to have (XLA's
-    # compiler releases the GIL); data of other sizes (a --manual-dir subset) compiles after
+    key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
+    plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
+    arrays = _device_arrays(dataset, plan.model, config.output, mesh)
+    start_epoch, params, opt_state, key_data, history = _start_or_resume(
+        config, plan, out_dir, ckpt_dir, resume, key_data, mesh
+    )
+    saved_config = {**dataclasses.asdict(config), "layers": _layers(plan), "out_dir": out_dir}
+    _write_json(os.path.join(out_dir, "config.json"), saved_config)
+    compiled_ahead = compiled is not None
+    if compiled is None:
+        compiled = _compile(plan, (params, opt_state, arrays.X_rows, arrays.Y_rows))
+    epoch_fn, evaluations, compile_seconds = compiled
+
+    def evaluate(params, X, Y):
+        return evaluations[X.shape[0]](params, X, Y)
+
+    label = f"{dataset.name} {plan.model.describe}"
+    params, history, saver = _train_epochs(
+        config, plan, epoch_fn, evaluate, arrays, params, opt_state, key_data, start_epoch,
+        history, out_dir, ckpt_dir, label, progress,
+    )  # fmt: skip
+    final_cost, train_acc, test_acc, plot_paths = _final_evaluation(
+        params, history, arrays, evaluate, saver, out_dir
+    )
+    metrics = {
+        "dataset": dataset.name, "model": config.model, "describe": plan.model.describe,
+        "layers": _layers(plan), "epochs": config.epochs,
+        "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
+        "train_seconds": sum(row["seconds"] for row in history),
+        "compile_seconds": compile_seconds, "compiled_while_loading": compiled_ahead,
+        "data_seconds": data_seconds, "steps_per_epoch": plan.per_epoch,
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "devices": config.devices, "processes": jax.process_count(),
+        "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
+        "optimizer": config.optimizer, "data_source": dataset.source,
+    }  # fmt: skip
+    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    if plot_paths:
+        metrics["plots"] = plot_paths
+    return metrics
+
+
+def _load_while_compiling(config: TrainConfig, key_init, mesh):
+    """``(plan, dataset, data_seconds, compiled or None)``. The programs compile from the
+    sizes the dataset is known to have while it loads (XLA's compiler releases the GIL);
+    data of other sizes (a --manual-dir subset) is planned and compiled for afterwards."""
     expected, ahead, planned = data.DATASETS[config.dataset].shapes, None, None
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     if expected is not None and mesh is None:
@@ -262,31 +342,41 @@ def train_and_evaluate(
         x_dtype = jax.dtypes.canonicalize_dtype(dataset.X_train.dtype)
         compiled_ahead = ahead is not None and shapes == expected and x_dtype == jnp.float32
         plan = planned if compiled_ahead else _plan(config, shapes, key_init, mesh)
-        ahead_compiled = ahead.result() if compiled_ahead else None
+        compiled = ahead.result() if compiled_ahead else None
     finally:
         # no compile may outlive this point: JAX writes its cache files in place, and a
         # later reader of the same entry could see half of one (a warning and a recompile)
         compiling.shutdown(wait=True, cancel_futures=True)
-    dims, m, per_epoch, optimizer = plan.dims, shapes.m_train, plan.per_epoch, plan.optimizer
-    # on the device one example per row (fast shuffling); every step still sees columns
-    Y_train = _targets(dataset.labels_train, dataset.num_classes, config.output)
-    X_rows, Y_rows = train.device_rows(dataset.X_train, Y_train)
-    X_test, Y_test = train.device_rows(
-        dataset.X_test, _targets(dataset.labels_test, dataset.num_classes, config.output)
-    )
+    return plan, dataset, data_seconds, compiled
+
+
+def _device_arrays(dataset: data.Dataset, model: models.Model, output: str, mesh) -> _Arrays:
+    """The splits in the model's layout, as rows on the device (replicated over a mesh)."""
+
+    def split(X, labels, count=None):
+        Y = _targets(labels, dataset.num_classes, output)
+        if count is not None:
+            X, Y = X[:, :count], Y[:, :count]
+        X = data.in_layout(X, dataset.image_shape, model.example_axis)
+        return train.device_rows(X, Y, model.example_axis)
+
     # per-epoch train metrics on a fixed subset: a full pass over 60 000 examples each epoch
     # would cost half as much as the epoch's training; metrics.json has the full set at the end
-    X_sub, Y_sub = train.device_rows(dataset.X_train[:, :EVAL_SUBSET], Y_train[:, :EVAL_SUBSET])
-    X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub = train.replicate(
-        (X_rows, Y_rows, X_test, Y_test, X_sub, Y_sub), mesh
-    )
-    params = plan.params
-    opt_state = optimizer.init(params)
+    arrays = (*split(dataset.X_train, dataset.labels_train),
+              *split(dataset.X_test, dataset.labels_test),
+              *split(dataset.X_train, dataset.labels_train, EVAL_SUBSET))  # fmt: skip
+    return _Arrays(*train.replicate(arrays, mesh))
 
+
+def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, mesh):
+    """``(start_epoch, params, opt_state, key_data, history)``: the initial state, or the
+    last checkpoint's with the history up to it (history.jsonl rewritten to match)."""
+    params = plan.params
+    opt_state = plan.optimizer.init(params)
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
-        _check_same_run(os.path.join(out_dir, "config.json"), config, dims)
+        _check_same_run(os.path.join(out_dir, "config.json"), config, _layers(plan))
         template = _state(params, opt_state, 0, key_data, 0)
         start_epoch, state = checkpoint.restore(ckpt_dir, template)
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]
@@ -295,26 +385,24 @@ def train_and_evaluate(
             with open(history_path) as file:
                 history = [json.loads(line) for line in file if line.strip()]
             history = [row for row in history if row["epoch"] <= start_epoch]
-    _write_json(os.path.join(out_dir, "config.json"),
-                {**dataclasses.asdict(config), "layers": dims, "out_dir": out_dir})  # fmt: skip
     with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
         file.writelines(json.dumps(row) + "\n" for row in history)
+    return start_epoch, params, opt_state, key_data, history
 
-    if compiled_ahead:
-        epoch_compiled, evaluations, compile_seconds = ahead_compiled
-    else:
-        like = (params, opt_state, X_rows, Y_rows)
-        epoch_compiled, evaluations, compile_seconds = _compile(plan, like)
 
-    def evaluate(params, X, Y):
-        return evaluations[X.shape[0]](params, X, Y)
+def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt_state,
+                  key_data, start_epoch, history, out_dir, ckpt_dir, label, progress):  # fmt: skip
+    """The epochs from ``start_epoch``: train, check for divergence, evaluate every
+    ``eval_every``, append to history.jsonl, checkpoint every ``checkpoint_secs`` (in the
+    background). Ctrl-C and divergence save the finished epochs first. Returns the params,
+    the history and the saver (still writing the last checkpoint)."""
+    from tqdm.auto import tqdm
 
-    train_seconds = sum(row["seconds"] for row in history)
-    bar = tqdm(
-        range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
-        desc=f"{dataset.name} {'-'.join(map(str, dims))}", unit="epoch",
-        disable=not progress, file=sys.stderr,
-    )  # fmt: skip
+    history = list(history)
+    history_path = os.path.join(out_dir, "history.jsonl")
+    m = plan.shapes.m_train
+    bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
+               desc=label, unit="epoch", disable=not progress, file=sys.stderr)  # fmt: skip
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
@@ -322,25 +410,25 @@ def train_and_evaluate(
     def save(done) -> None:
         epoch_done, params_done, opt_state_done = done
         saver.save(ckpt_dir, epoch_done, _state(params_done, opt_state_done, epoch_done,
-                                                key_data, epoch_done * per_epoch))  # fmt: skip
+                                                key_data, epoch_done * plan.per_epoch))  # fmt: skip
 
     try:
         for epoch in bar:
             t0 = time.perf_counter()
             order = train.epoch_order(key_data, epoch, m)
-            new_params, new_opt_state, costs = epoch_compiled(params, opt_state, order, X_rows,
-                                                              Y_rows)  # fmt: skip
+            new_params, new_opt_state, costs = epoch_fn(params, opt_state, order, arrays.X_rows,
+                                                        arrays.Y_rows)  # fmt: skip
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0
             _check_finite(costs, new_params, epoch, config.lr)
             params, opt_state = new_params, new_opt_state
-            train_seconds += seconds
             row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
                    "seconds": seconds}  # fmt: skip
             last = epoch + 1 == config.epochs
             if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-                cost, train_acc = (float(v) for v in evaluate(params, X_sub, Y_sub))
-                test_cost, test_acc = (float(v) for v in evaluate(params, X_test, Y_test))
+                cost, train_acc = (float(v) for v in evaluate(params, arrays.X_sub, arrays.Y_sub))
+                test_cost, test_acc = (float(v) for v in evaluate(params, arrays.X_test,
+                                                                  arrays.Y_test))  # fmt: skip
                 row.update(cost=cost, test_cost=test_cost, train_accuracy=train_acc,
                            test_accuracy=test_acc)  # fmt: skip
                 bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}",
@@ -358,37 +446,27 @@ def train_and_evaluate(
         saver.close()
         raise
     bar.close()
+    return params, history, saver
 
-    # the whole training set once, at the end, while the last checkpoint and the plots are
-    # written in background threads (XLA and the file writes release the GIL)
+
+def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir):
+    """The whole training set once, at the end, while the last checkpoint and the plots are
+    written in background threads (XLA and the file writes release the GIL). Returns
+    ``(final_cost, train_accuracy, test_accuracy, plot_paths)``."""
     plotting = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         plotted = plotting.submit(_plots, list(history), out_dir)
         try:
-            final_cost, train_acc = (float(v) for v in evaluate(params, X_rows, Y_rows))
+            final_cost, train_acc = (float(v) for v in evaluate(params, arrays.X_rows,
+                                                                arrays.Y_rows))  # fmt: skip
             test_acc = history[-1].get("test_accuracy") if history else None
             if test_acc is None:  # no epoch ran (or a resumed run ended on an unevaluated one)
-                test_acc = float(evaluate(params, X_test, Y_test)[1])
+                test_acc = float(evaluate(params, arrays.X_test, arrays.Y_test)[1])
         finally:
             saver.close()
-        plot_paths = plotted.result()
+        return final_cost, train_acc, test_acc, plotted.result()
     finally:
         plotting.shutdown(wait=True)
-    metrics = {
-        "dataset": dataset.name, "layers": dims, "epochs": config.epochs,
-        "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
-        "train_seconds": train_seconds, "compile_seconds": compile_seconds,
-        "compiled_while_loading": compiled_ahead,
-        "data_seconds": data_seconds, "steps_per_epoch": per_epoch,
-        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
-        "devices": config.devices, "processes": jax.process_count(),
-        "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
-        "data_source": dataset.source,
-    }  # fmt: skip
-    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    if plot_paths:
-        metrics["plots"] = plot_paths
-    return metrics
 
 
 def _plots(history: list[dict], out_dir: str) -> list[str]:

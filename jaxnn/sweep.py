@@ -52,26 +52,29 @@ def grid(seeds, lrs, l2s) -> list[dict]:
 
 
 @functools.lru_cache(maxsize=16)
-def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int):
+def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, model=None):
     """A jitted ``run(keys, lrs, l2s, orders, X_rows, Y_rows, X_test, Y_test)`` training
     every configuration (leading axis of keys/lrs/l2s) for all epochs (the rows of
-    ``orders``) in one program."""
+    ``orders``) in one program: of ``model`` (any ``jaxnn.models.Model``), or of the MLP
+    ``layer_dims`` with ``hidden``/``output``."""
     if batch_size < 1 or batch_size > m:
         raise ConfigError(f"batch size must be in 1..{m}; got {batch_size}")
+    if model is None:
+        model = mlp.model((layer_dims[0],), layer_dims[-1], layer_dims, hidden, output)
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    evaluate = train.make_evaluate(hidden, output)
-    evaluate_rows = train.make_evaluate(hidden, output, rows=True)
+    evaluate = train.make_evaluate(model=model)
+    evaluate_rows = train.make_evaluate(rows=True, model=model)
 
     def one(key, lr, l2, orders, X_rows, Y_rows, X_test, Y_test):
-        params = mlp.init(key, layer_dims)
+        params = model.init(key)
         opt_state = optimizer.init(params)
         opt_state.hyperparams["learning_rate"] = lr
 
         def cost_and_grads(p, X, Y):
-            return mlp.cost_and_grads(p, X, Y, hidden, output, l2)
+            return model.cost_and_grads(p, X, Y, l2)
 
         step = train.make_step(cost_and_grads, optimizer)
-        epoch_fn = train.make_epoch(step, m, batch_size)  # traced into this program
+        epoch_fn = train.make_epoch(step, m, batch_size, example_axis=model.example_axis)
 
         def epoch(carry, order):
             params, opt_state, costs = epoch_fn(*carry, order, X_rows, Y_rows)
@@ -87,14 +90,18 @@ def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int):
 
 
 def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="softmax",
-              epochs=10, batch_size=None, data_seed=0, devices=1) -> SweepResult:  # fmt: skip
-    """Train every configuration of ``configs`` (from ``grid``) at once; X, Y as columns.
+              epochs=10, batch_size=None, data_seed=0, devices=1,
+              model=None) -> SweepResult:  # fmt: skip
+    """Train every configuration of ``configs`` (from ``grid``) at once: the MLP
+    ``layer_dims`` (X, Y as columns), or ``model`` (X in its layout; ``layer_dims`` unused).
     ``devices > 1``: the configurations are split over that many devices (``data_mesh``)."""
     if devices < 1:
         raise ConfigError(f"--devices must be ≥ 1; got {devices}")
-    m = X.shape[1]
+    example_axis = 1 if model is None else model.example_axis
+    m = X.shape[example_axis]
     batch_size = batch_size or m
-    program = make_sweep(tuple(layer_dims), hidden, output, m, batch_size)
+    dims = None if model is not None else tuple(layer_dims)
+    program = make_sweep(dims, hidden, output, m, batch_size, model)
     data_key = jax.random.PRNGKey(data_seed)
     orders = np.stack([train.epoch_order(data_key, e, m) for e in range(epochs)])
     # pad to a multiple of the devices with copies of the last configuration; dropped below
@@ -107,7 +114,7 @@ def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="
 
         split = NamedSharding(train.data_mesh(devices, "configs"), PartitionSpec("configs"))
         keys, lrs, l2s = jax.device_put((keys, lrs, l2s), split)
-    X_rows, Y_rows = train.device_rows(X, Y)
+    X_rows, Y_rows = train.device_rows(X, Y, example_axis)
     args = (keys, lrs, l2s, orders, X_rows, Y_rows, jnp.asarray(X_test), jnp.asarray(Y_test))
     start = time.perf_counter()
     compiled = program.lower(*args).compile()

@@ -1,8 +1,12 @@
 """Training: optax steps over a ``cost_and_grads`` function, whole epochs compiled by XLA.
 
-The gradient function is an argument, so the hand-derived backprop (``mlp.cost_and_grads``)
-and ``jax.grad`` (``mlp.autodiff_cost_and_grads``) are interchangeable. optax does the update;
-``optax.sgd(α)`` is exactly the notes' ``θ := θ − α dθ``.
+The gradient function is an argument, so the hand-derived backprop (``model.cost_and_grads``)
+and ``jax.grad`` (``model.autodiff_cost_and_grads``) are interchangeable, for every model
+family (``jaxnn.models``). optax does the update; ``optax.sgd(α)`` is exactly the notes'
+``θ := θ − α dθ`` (``momentum`` and ``adam`` are optax's own).
+
+Examples sit on the model's ``example_axis``: columns ``X (n_x, m)`` for the MLP, images
+``X (m, n_H, n_W, n_C)`` for convolutional networks; ``Y`` is always ``(n_y, m)``.
 
 Gradient descent in all the notes' forms: full batch (``batch_size = m``), minibatch, and
 per-example SGD (``batch_size = 1``). Each epoch draws a permutation from an explicit key,
@@ -29,33 +33,50 @@ Array = jax.Array
 CostAndGrads = Callable[[dict, Array, Array], tuple[Array, dict]]
 
 GRADIENTS = ("hand", "autodiff")
+OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 def make_cost_and_grads(
-    grads: str = "hand", hidden: str = "relu", output: str = "softmax", l2: float = 0.0
-) -> CostAndGrads:
-    """``(params, X, Y) -> (J, grads)`` with the hand-derived backward or ``jax.grad``."""
+    grads: str = "hand", hidden: str = "relu", output: str = "softmax", l2: float = 0.0,
+    model=None,
+) -> CostAndGrads:  # fmt: skip
+    """``(params, X, Y) -> (J, grads)`` with the hand-derived backward or ``jax.grad``: of
+    ``model`` (a ``jaxnn.models.Model``), or of the MLP with ``hidden``/``output``."""
     if grads not in GRADIENTS:
         raise ConfigError(f"unknown gradient method {grads!r}; choose one of: hand, autodiff")
+    if model is not None:
+        fn = model.cost_and_grads if grads == "hand" else model.autodiff_cost_and_grads
+        return functools.partial(fn, l2=l2)
     fn = mlp.cost_and_grads if grads == "hand" else mlp.autodiff_cost_and_grads
     return functools.partial(fn, hidden=hidden, output=output, l2=l2)
 
 
 def make_optimizer(
-    learning_rate: float, decay_rate: float = 1.0, steps_per_epoch: int = 1
-) -> optax.GradientTransformation:
-    """Plain SGD. ``decay_rate < 1`` multiplies the rate by it after each epoch
-    (``optax.exponential_decay`` with a staircase): start large and decay (notes §5)."""
+    learning_rate: float, decay_rate: float = 1.0, steps_per_epoch: int = 1,
+    name: str = "sgd", clip_norm: float | None = None,
+) -> optax.GradientTransformation:  # fmt: skip
+    """optax's ``sgd`` (the notes' update; default), ``sgd`` with momentum 0.9, or ``adam``.
+    ``decay_rate < 1`` multiplies the rate by it after each epoch (``optax.exponential_decay``
+    with a staircase): start large and decay (notes §5). ``clip_norm``: gradients are first
+    scaled to a global norm of at most this (``optax.clip_by_global_norm``)."""
     if not (learning_rate > 0) or math.isinf(learning_rate):
         raise ConfigError(f"learning rate must be a finite number > 0; got {learning_rate}")
     if not 0 < decay_rate <= 1:
         raise ConfigError(f"decay rate must be in (0, 1]; got {decay_rate}")
-    if decay_rate == 1.0:
-        return optax.sgd(learning_rate)
-    schedule = optax.exponential_decay(
-        learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate, staircase=True
-    )
-    return optax.sgd(schedule)
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    if clip_norm is not None and not (0 < clip_norm < math.inf):
+        raise ConfigError(f"gradient clipping norm must be a finite number > 0; got {clip_norm}")
+    rate = learning_rate
+    if decay_rate != 1.0:
+        rate = optax.exponential_decay(
+            learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate, staircase=True
+        )
+    optimizer = {"sgd": lambda: optax.sgd(rate), "momentum": lambda: optax.sgd(rate, 0.9),
+                 "adam": lambda: optax.adam(rate)}[name]()  # fmt: skip
+    if clip_norm is not None:
+        return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
+    return optimizer
 
 
 def make_step(cost_and_grads: CostAndGrads, optimizer: optax.GradientTransformation):
@@ -83,15 +104,25 @@ def steps_per_epoch(m: int, batch_size: int) -> int:
     return math.ceil(m / batch_size)
 
 
-def device_rows(X: Array, Y: Array) -> tuple[Array, Array]:
+def device_rows(X: Array, Y: Array, example_axis: int = 1) -> tuple[Array, Array]:
     """The training set as the epoch function holds it on the device: one example per *row*,
-    ``X_rows (m, n_x)``, ``Y_rows (m, n_y)``. Drawing a minibatch then copies contiguous rows
-    (a column gather from ``X (n_x, m)`` touches a cache line per number and cost as much as
-    the matmuls on Fashion-MNIST); each minibatch is handed to ``step`` in the library's
-    column layout, a transpose XLA folds into the matmul."""
-    # numpy column views of row-major data (jaxnn.data) transpose back for free on the host
-    as_rows = [np.asarray(A).T if isinstance(A, np.ndarray) else jnp.asarray(A).T for A in (X, Y)]
-    return jnp.asarray(as_rows[0]), jnp.asarray(as_rows[1])
+    ``X_rows (m, n_x)`` (or ``(m, n_H, n_W, n_C)``, already rows), ``Y_rows (m, n_y)``.
+    Drawing a minibatch then copies contiguous rows (a column gather from ``X (n_x, m)``
+    touches a cache line per number and cost as much as the matmuls on Fashion-MNIST); each
+    minibatch is handed to ``step`` in the model's layout (``to_layout``), a transpose XLA
+    folds into the matmul."""
+
+    def rows(A, axis):  # numpy column views of row-major data transpose back for free
+        if axis == 0:
+            return jnp.asarray(A)
+        return jnp.asarray(np.asarray(A).T if isinstance(A, np.ndarray) else jnp.asarray(A).T)
+
+    return rows(X, example_axis), rows(Y, 1)
+
+
+def to_layout(A_rows: Array, example_axis: int) -> Array:
+    """A minibatch of rows ``(m, …)`` with its examples moved to ``example_axis``."""
+    return A_rows if example_axis == 0 else jnp.moveaxis(A_rows, 0, example_axis)
 
 
 def data_mesh(num_devices: int | None = None, axis: str = "data"):
@@ -129,7 +160,7 @@ def replicate(tree, mesh):
     return jax.device_put(tree, sharding)
 
 
-def make_epoch(step, m: int, batch_size: int, mesh=None):
+def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
     """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows) -> (params, opt_state,
     costs)``.
 
@@ -137,7 +168,8 @@ def make_epoch(step, m: int, batch_size: int, mesh=None):
     of the m examples (``epoch_order``). The full minibatches run in one ``lax.scan``, then one
     step on the last partial batch. ``costs`` (steps_per_epoch,) holds the minibatch cost J
     before each step. With a ``mesh`` (``data_mesh``), each minibatch's examples are split
-    over its devices (the batch size must be a multiple of the device count).
+    over its devices (the batch size must be a multiple of the device count). X's minibatches
+    reach ``step`` with their examples on ``example_axis`` (1: columns, 0: images).
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be ≥ 1; got {batch_size}")
@@ -154,21 +186,22 @@ def make_epoch(step, m: int, batch_size: int, mesh=None):
             f"over; use e.g. {batch_size - batch_size % shards or shards}"
         )
 
-    def shard(A):  # examples (columns) split over the mesh's "data" axis
-        if mesh is None or A.shape[1] % shards:
+    def shard(A, axis):  # examples split over the mesh's "data" axis
+        if mesh is None or A.shape[axis] % shards:
             return A
         from jax.sharding import NamedSharding, PartitionSpec
 
-        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, PartitionSpec(None, "data")))
+        spec = PartitionSpec(*(("data" if a == axis else None) for a in range(A.ndim)))
+        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
 
     @jax.jit
     def epoch(params, opt_state, order, X_rows, Y_rows):
         full = num_full * batch_size
 
-        def minibatch(indices):  # rows -> the (n, batch) columns the step expects
-            X = jnp.take(X_rows, indices, axis=0).T
+        def minibatch(indices):  # rows -> the model's layout; Y as (n_y, batch) columns
+            X = to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
             Y = jnp.take(Y_rows, indices, axis=0).T
-            return shard(X), shard(Y)
+            return shard(X, example_axis), shard(Y, 1)
 
         def body(carry, indices):
             params, opt_state = carry
@@ -202,16 +235,25 @@ def epoch_order(key: Array, epoch: int, m: int) -> np.ndarray:
     return np.random.default_rng(seed.tolist()).permutation(m).astype(np.int32)
 
 
-def make_evaluate(hidden: str, output: str, l2: float = 0.0, rows: bool = False):
+def make_evaluate(
+    hidden: str = "relu", output: str = "softmax", l2: float = 0.0, rows: bool = False,
+    model=None,
+):  # fmt: skip
     """A jitted ``evaluate(params, X, Y) -> (cost, accuracy)`` on a whole split
-    (``rows=True``: X and Y as from ``device_rows``)."""
+    (``rows=True``: X and Y as from ``device_rows``) for ``model``, or the MLP with
+    ``hidden``/``output``."""
+    from jaxnn import models
 
     @jax.jit
     def evaluate(params, X, Y):
+        if model is None:
+            if rows:
+                X, Y = X.T, Y.T  # folded into the first matmul by XLA
+            J = mlp.cost(params, X, Y, hidden, output, l2)
+            return J, mlp.accuracy(params, X, Y, hidden, output)
         if rows:
-            X, Y = X.T, Y.T  # folded into the first matmul by XLA
-        J = mlp.cost(params, X, Y, hidden, output, l2)
-        return J, mlp.accuracy(params, X, Y, hidden, output)
+            X, Y = to_layout(X, model.example_axis), Y.T
+        return model.cost(params, X, Y, l2), models.accuracy(model, params, X, Y)
 
     return evaluate
 
@@ -225,15 +267,18 @@ def fit(
     epochs: int,
     batch_size: int | None = None,
     key: Array | None = None,
+    example_axis: int = 1,
 ) -> tuple[dict, list[float]]:
     """Train in memory for ``epochs`` epochs (``batch_size=None``: full batch); returns the
     params and the mean minibatch cost of each epoch. For experiments and notebooks;
-    ``jaxnn.run.train_and_evaluate`` adds evaluation, files and checkpoints."""
-    m = X.shape[1]
+    ``jaxnn.run.train_and_evaluate`` adds evaluation, files and checkpoints. Image models:
+    ``X (m, n_H, n_W, n_C)`` and ``example_axis=0``."""
+    m = X.shape[example_axis]
     key = jax.random.PRNGKey(0) if key is None else key
-    epoch = make_epoch(make_step(cost_and_grads, optimizer), m, batch_size or m)
+    epoch = make_epoch(make_step(cost_and_grads, optimizer), m, batch_size or m,
+                       example_axis=example_axis)  # fmt: skip
     opt_state = optimizer.init(params)
-    X_rows, Y_rows = device_rows(X, Y)
+    X_rows, Y_rows = device_rows(X, Y, example_axis)
     history = []
     for index in range(epochs):
         order = epoch_order(key, index, m)

@@ -481,6 +481,55 @@ def _():
                     expected, "relative difference": err, "tolerance": 0.02}, None  # fmt: skip
 
 
+@claim("vgg16.same_conv", "7", "VGG-16: convolution kernels 3×3, S = 1, same: the output "
+       "keeps the input's n_H × n_W")  # fmt: skip
+def _():
+    from jaxnn.layers import conv
+
+    sizes = {}
+    for n in (224, 112, 56, 28, 14, 7, 5):
+        A_prev = jnp.zeros((1, n, n, 2))
+        Z, _ = conv.conv_forward(A_prev, jnp.zeros((3, 3, 2, 4)), jnp.zeros((1, 1, 1, 4)), 1,
+                                 "same")  # fmt: skip
+        sizes[f"{n}x{n}"] = f"{Z.shape[1]}x{Z.shape[2]}"
+    held = all(k == v for k, v in sizes.items())
+    return ("holds" if held else "fails"), {"input -> output": sizes,
+                                            "padding": "1 pixel on every side"}, None  # fmt: skip
+
+
+@claim("vgg16.pool_halves", "7", "VGG-16: max pooling 2×2, S = 2 halves n_H and n_W")
+def _():
+    from jaxnn.layers import pool
+
+    sizes = {}
+    for n in (224, 112, 56, 28, 14, 7):
+        A, _ = pool.max_pool_forward(jnp.zeros((1, n, n, 1)), 2, 2)
+        sizes[f"{n}x{n}"] = f"{A.shape[1]}x{A.shape[2]}"
+    halves = {k: v for k, v in sizes.items() if int(k.split("x")[0]) % 2 == 0}
+    held = all(int(v.split("x")[0]) * 2 == int(k.split("x")[0]) for k, v in halves.items())
+    return ("holds" if held else "fails"), {
+        "input -> output": sizes,
+        "note": "exactly half for even sizes (all five VGG-16 stages at 224×224); an odd size "
+        "n gives ⌊n/2⌋ (the last row/column is dropped)",
+    }, None  # fmt: skip
+
+
+@claim("vgg16.classifier", "7", "VGG-16 at 224×224×3: five stages to 7×7×512, then the "
+       "classifier → softmax 1000 (138M parameters)")  # fmt: skip
+def _():
+    from jaxnn import models
+
+    rows = models.build("vgg16", (224, 224, 3), 1000).summary()
+    before = [r.out_shape for r in rows if r.describe.startswith("max pool")][-1]
+    total = sum(r.params for r in rows)
+    held = before == (7, 7, 512) and rows[-1].out_shape == (1000,) and total == 138_357_544
+    return ("holds" if held else "fails"), {
+        "shape before the classifier": "x".join(map(str, before)),
+        "outputs": rows[-1].out_shape[0], "parameters": total,
+        "published (Simonyan & Zisserman 2015, table 2, configuration D)": "138M",
+    }, None  # fmt: skip
+
+
 @claim("hinge.printed", "2", "L = Σ_j y_j max(0, S_j − S_y + 1)")
 def _():
     S = jnp.asarray([3.2, 5.1, -1.7])

@@ -19,7 +19,8 @@ from jaxnn.data import features, synthetic
 from jaxnn.data.features import one_hot
 from jaxnn.errors import ConfigError, DatasetUnavailableError
 
-__all__ = ["Dataset", "DATASETS", "features", "load", "one_hot", "prepare", "synthetic"]
+__all__ = ["Dataset", "DATASETS", "features", "in_layout", "load", "one_hot", "prepare",
+           "synthetic"]  # fmt: skip
 
 DEBIAN_FOLDERS = {
     "mnist": "/usr/share/datasets/mnist",
@@ -35,6 +36,7 @@ class Dataset(NamedTuple):
     labels_test: np.ndarray
     num_classes: int
     source: str
+    image_shape: tuple[int, int, int] | None = None  # (n_H, n_W, n_C) of image datasets
 
     @property
     def n_x(self) -> int:
@@ -48,11 +50,34 @@ class Shapes(NamedTuple):
     m_test: int
     n_x: int
     num_classes: int
+    image_shape: tuple[int, int, int] | None = None
 
     @classmethod
     def of(cls, dataset: Dataset) -> Shapes:
         return cls(dataset.X_train.shape[1], dataset.X_test.shape[1], dataset.n_x,
-                   dataset.num_classes)  # fmt: skip
+                   dataset.num_classes, dataset.image_shape)  # fmt: skip
+
+    def input_shape(self, example_axis: int = 1) -> tuple[int, ...]:
+        """One example's shape in a model's layout: ``(n_x,)`` for columns (example_axis 1),
+        ``(n_H, n_W, n_C)`` for images (example_axis 0)."""
+        if example_axis == 1:
+            return (self.n_x,)
+        if self.image_shape is None:
+            raise ConfigError(
+                "this dataset has no images (its examples are plain feature vectors): a "
+                "convolutional model needs an image dataset (digits, mnist, fashion_mnist)"
+            )
+        return tuple(self.image_shape)
+
+
+def in_layout(X: np.ndarray, image_shape, example_axis: int = 1) -> np.ndarray:
+    """``X (n_x, m)`` columns in a model's layout: unchanged for ``example_axis = 1``, images
+    ``(m, n_H, n_W, n_C)`` for ``example_axis = 0`` (a free reshape of the row-major data the
+    loaders keep behind their column views)."""
+    if example_axis == 1:
+        return X
+    shape = Shapes(X.shape[1], 0, X.shape[0], 0, image_shape).input_shape(0)
+    return X.T.reshape(X.shape[1], *shape)
 
 
 class DatasetSpec(NamedTuple):
@@ -82,7 +107,9 @@ def load_digits(**_) -> Dataset:
     """
     pixels, labels = _digits_file()
     X = features.to_columns(features.scale_01(pixels, 16.0))
-    return _split("digits", X, labels, 10, "scikit-learn bundled 8x8 digits")
+    return _split("digits", X, labels, 10, "scikit-learn bundled 8x8 digits")._replace(
+        image_shape=(8, 8, 1)
+    )
 
 
 def _digits_file() -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +304,7 @@ def _tfds_loader(name: str):
 
         return Dataset(
             name, columns(images_train), labels_train, columns(images_test), labels_test, 10,
-            f"tensorflow-datasets array_record ({builder.data_dir})",
+            f"tensorflow-datasets array_record ({builder.data_dir})", (28, 28, 1),
         )  # fmt: skip
 
     return load
@@ -286,17 +313,17 @@ def _tfds_loader(name: str):
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
         "8x8 handwritten digits, 1438 train / 359 test, 64 features, 10 classes",
-        "bundled with scikit-learn (no network)", load_digits, Shapes(1438, 359, 64, 10),
+        "bundled with scikit-learn (no network)", load_digits, Shapes(1438, 359, 64, 10, (8, 8, 1)),
     ),
     "mnist": DatasetSpec(
         "MNIST handwritten digits, 60000 / 10000, 784 features, 10 classes",
         "TFDS builder mnist_idx: download (checksummed) or --manual-dir", _tfds_loader("mnist"),
-        Shapes(60000, 10000, 784, 10),
+        Shapes(60000, 10000, 784, 10, (28, 28, 1)),
     ),
     "fashion_mnist": DatasetSpec(
         "Fashion-MNIST articles, 60000 / 10000, 784 features, 10 classes",
         "TFDS builder fashion_mnist_idx: Debian dataset-fashion-mnist, --manual-dir or download",
-        _tfds_loader("fashion_mnist"), Shapes(60000, 10000, 784, 10),
+        _tfds_loader("fashion_mnist"), Shapes(60000, 10000, 784, 10, (28, 28, 1)),
     ),
     "flower": DatasetSpec(
         "planar flower, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",

@@ -1,0 +1,88 @@
+"""A network as a sequence of named layers: forward in order, backward in reverse.
+
+``layers`` is a tuple of ``(name, Layer)``; params are ``{name: {"W": …, "b": …}}`` for the
+layers that have parameters, and the gradients have the same structure. The backward walks
+the layers in reverse, passing ``dA`` down and collecting each layer's ``dparams`` under its
+name — the notes' summary of backprop (§8), literally.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+from jaxnn.layers import Layer
+
+Array = jax.Array
+Layers = tuple[tuple[str, Layer], ...]
+
+
+class Row(NamedTuple):
+    """One line of a network's summary."""
+
+    name: str
+    describe: str
+    out_shape: tuple
+    params: int
+    macs: int
+
+
+def shapes(layers: Layers, input_shape: tuple) -> list[tuple]:
+    """The per-example output shape of every layer (raises ShapeError where one cannot fit)."""
+    out, shape = [], tuple(input_shape)
+    for _, layer in layers:
+        shape = layer.shape(shape)
+        out.append(shape)
+    return out
+
+
+def init(layers: Layers, key: Array, input_shape: tuple, dtype) -> dict:
+    """Params ``{name: {...}}``: one key per layer, folded in by position."""
+    params, shape = {}, tuple(input_shape)
+    for index, (name, layer) in enumerate(layers):
+        layer_params = layer.init(jax.random.fold_in(key, index), shape, dtype)
+        if layer_params:
+            params[name] = layer_params
+        shape = layer.shape(shape)
+    return params
+
+
+def forward(layers: Layers, params: dict, X: Array) -> tuple[Array, list]:
+    """``A[L]`` and the caches of every layer."""
+    caches, A = [], X
+    for name, layer in layers:
+        A, cache = layer.forward(params.get(name, {}), A)
+        caches.append(cache)
+    return A, caches
+
+
+def activations(layers: Layers, params: dict, X: Array) -> list[tuple[str, Array]]:
+    """Every layer's output, by name: what the feature-map pictures show."""
+    out, A = [], X
+    for name, layer in layers:
+        A, _ = layer.forward(params.get(name, {}), A)
+        out.append((name, A))
+    return out
+
+
+def backward(layers: Layers, params: dict, caches: list, dA: Array) -> dict:
+    """The gradients of every parameter from ``dA``, the gradient at the network's output."""
+    grads = {}
+    for index in range(len(layers) - 1, -1, -1):
+        name, layer = layers[index]
+        dA, dparams = layer.backward(params.get(name, {}), caches[index], dA, index > 0)
+        if dparams:
+            grads[name] = dparams
+    return {name: grads[name] for name in params}
+
+
+def summary(layers: Layers, input_shape: tuple) -> list[Row]:
+    """Per layer: output shape, parameter count and multiply-adds per example."""
+    params = jax.eval_shape(lambda: init(layers, jax.random.PRNGKey(0), input_shape, "float32"))
+    rows, shape = [], tuple(input_shape)
+    for name, layer in layers:
+        count = sum(leaf.size for leaf in jax.tree.leaves(params.get(name, {})))
+        rows.append(Row(name, layer.describe, layer.shape(shape), count, layer.macs(shape)))
+        shape = layer.shape(shape)
+    return rows
