@@ -184,9 +184,20 @@ def _frombuffer():
     return _frombuffer
 
 
+def _latin1_bytes():
+    def encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591"):
+            raise pickle.UnpicklingError(f"refused codec {encoding!r} (only latin1)")
+        return text.encode("latin1", errors)
+
+    return encode
+
+
 # (module, name) a pickled numpy array refers to -> how to get it. The real mnist.pkl.gz (a
-# protocol-2 pickle from Python 2) needs only the first three; numpy 2 writes the _core
-# spellings, and protocol 5 pickles an array through _frombuffer.
+# protocol-2 pickle from Python 2) needs only numpy.core.multiarray._reconstruct,
+# numpy.ndarray and numpy.dtype; numpy 2 writes the _core spellings; protocol 5 pickles an
+# array through _frombuffer; a protocol-2 pickle written by Python 3 stores the array's
+# bytes as _codecs.encode(text, "latin1"), allowed for that codec only.
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
@@ -194,6 +205,7 @@ _ALLOWED = {
     ("numpy", "dtype"): lambda: np.dtype,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 
@@ -324,11 +336,11 @@ def decode(found: Found) -> dict[str, np.ndarray]:
     except DataError:
         raise
     except _READ_ERRORS as error:
-        reason = str(error).replace(f"{path} ", "").replace(str(path), "").strip(" :")
+        reason = str(error).replace(str(path), "").strip(" :")
+        reason = reason.removeprefix("is truncated or corrupt: ") or type(error).__name__
         raise DataError(
-            f"{path}: cannot be read as {_FORM_WORDS[found.form]} "
-            f"({type(error).__name__}: {reason or 'no detail'}); the file is truncated or "
-            "corrupt: use an unmodified copy"
+            f"{path}: cannot be read as {_FORM_WORDS[found.form]} ({reason}): the file is "
+            "truncated or corrupt; use an unmodified copy"
         ) from None
 
 
