@@ -40,7 +40,7 @@ def idx_bytes(array):
 
 
 def write_idx(folder, splits, gz=True, dotted=False):
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for split, arrays in splits.items():
         for name, array in zip(manual_files.IDX_NAMES[split], arrays, strict=True):
             name = name.replace("-idx", ".idx") if dotted else name
@@ -53,7 +53,7 @@ def write_idx(folder, splits, gz=True, dotted=False):
 
 
 def write_npz(folder, splits):
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
     np.savez(folder / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return folder
@@ -71,7 +71,7 @@ def pkl_parts(splits):
 
 
 def write_pkl(folder, payload, protocol=2):
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     with gzip.open(folder / "mnist.pkl.gz", "wb") as file:
         pickle.dump(payload, file, protocol=protocol)
     return folder
@@ -136,6 +136,14 @@ def test_torchvision_raw_folder_holds_both_spellings(splits, tmp_path):
     write_idx(folder, splits, gz=False)
     found = manual_files.find(folder, "mnist")
     assert all(not path.endswith(".gz") for path in found.paths.values())  # no inflating
+
+
+def test_torchvision_root_is_looked_into(splits, tmp_path):
+    write_idx(tmp_path / "data" / "MNIST" / "raw", splits, gz=False)
+    (tmp_path / "data" / "MNIST" / "processed").mkdir()
+    for folder in (tmp_path / "data", tmp_path / "data" / "MNIST"):
+        found = manual_files.find(folder, "mnist")
+        assert found.form == "idx" and all("/MNIST/raw/" in p for p in found.paths.values())
 
 
 def test_idx_digest_is_the_sha256_of_the_uncompressed_file(splits, tmp_path):

@@ -177,7 +177,7 @@ def _prepare(builder, name: str, manual_dir: str | None) -> str:
     from jaxnn.datasets.mnist_idx import manual_files
 
     if manual_dir is not None and _manual_form(manual_dir, name) is None:
-        lacking = manual_files.missing(manual_dir, name) if os.path.isdir(manual_dir) else []
+        lacking = manual_files.missing(manual_dir) if os.path.isdir(manual_dir) else []
         lacks = f"; it lacks {', '.join(lacking)}" if lacking else ""
         raise DatasetUnavailableError(
             f"--manual-dir {manual_dir} does not hold {name} in a form jaxnn reads: "

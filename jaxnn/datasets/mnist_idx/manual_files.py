@@ -109,10 +109,15 @@ def _first_existing(folder: str, names) -> str | None:
 
 
 def find(folder: str | os.PathLike | None, dataset: str) -> Found | None:
-    """The form of ``dataset`` that ``folder`` holds, recognised by file name, or None."""
+    """The form of ``dataset`` that ``folder`` holds, recognised by file name, or None.
+    torchvision's root (``DIR`` holding ``MNIST/raw/``, or ``MNIST/`` holding ``raw/``) is
+    looked into as well."""
     if not folder or not os.path.isdir(folder):
         return None
     folder = os.fspath(folder)
+    for inner in (("MNIST", "raw"), ("FashionMNIST", "raw"), ("raw",)):
+        if os.path.isdir(os.path.join(folder, *inner)) and not _holds_any(folder, dataset):
+            return find(os.path.join(folder, *inner), dataset)
     names = [name for pair in IDX_NAMES.values() for name in pair]
     paths = {name: _first_existing(folder, _idx_candidates(name)) for name in names}
     if all(paths.values()):
@@ -134,7 +139,15 @@ def forms(dataset: str) -> str:
     return text
 
 
-def missing(folder: str | os.PathLike, dataset: str) -> list[str]:
+def _holds_any(folder: str, dataset: str) -> bool:
+    names = [name for pair in IDX_NAMES.values() for name in pair]
+    singles = SINGLE_FILES.get(dataset, {}).values()
+    return any(_first_existing(folder, _idx_candidates(name)) for name in names) or any(
+        os.path.isfile(os.path.join(folder, name)) for name in singles
+    )
+
+
+def missing(folder: str | os.PathLike) -> list[str]:
     """The IDX files ``folder`` lacks, when it holds some of them (for the error message)."""
     names = [name for pair in IDX_NAMES.values() for name in pair]
     present = [name for name in names if _first_existing(os.fspath(folder), _idx_candidates(name))]
