@@ -313,6 +313,12 @@ def cmd_verify_notes(args) -> int:
     return 0
 
 
+MANUAL_DIR_HELP = (
+    "folder holding the dataset: the four IDX files (gzipped or not), or for MNIST Keras's "
+    "mnist.npz or mnist.pkl.gz; verified against the canonical SHA-256 (exit code 3 if not)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxnn",
@@ -360,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", default=None, help="TFDS data folder (default ~/tensorflow_datasets)"
     )
-    p.add_argument("--manual-dir", default=None, help="folder with the four IDX .gz files")
+    p.add_argument("--manual-dir", default=None, help=MANUAL_DIR_HELP)
     p.add_argument("--layers", default=None, help="layer_dims, e.g. 784,500,10 (default n_x,64,C)")
     p.add_argument("--hidden", default="relu", help="linear, sigmoid, tanh, relu, leaky_relu")
     p.add_argument("--output", default="softmax", help="softmax or sigmoid")
@@ -411,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = data_sub.add_parser("prepare", help="build a TFDS dataset once (download or local)")
     q.add_argument("name")
     q.add_argument("--data-dir", default=None)
-    q.add_argument("--manual-dir", default=None)
+    q.add_argument("--manual-dir", default=None, help=MANUAL_DIR_HELP)
     q.set_defaults(func=cmd_data_prepare)
 
     p = sub.add_parser("sweep", help="train many seeds/lrs/L2s at once (vmap, one program)")

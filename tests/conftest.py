@@ -36,3 +36,22 @@ def _x64_never_leaks():
     before = jax.config.jax_enable_x64
     yield
     assert jax.config.jax_enable_x64 == before, "a test left float64 enabled"
+
+
+@pytest.fixture
+def canonical(monkeypatch):
+    """Make a tiny test set "canonical": ``canonical({"train": (images, labels), "test":
+    (...)})`` puts its IDX digests in ``manual_files.CANONICAL`` (MNIST and Fashion-MNIST)
+    for this test, so that the verification a real file passes accepts the tiny one."""
+    from jaxnn.datasets.mnist_idx import manual_files
+
+    def patch(splits, datasets=("mnist", "fashion_mnist")):
+        table = {
+            name: manual_files.Canonical(manual_files.idx_sha256(array), len(array))
+            for split, arrays in splits.items()
+            for name, array in zip(manual_files.IDX_NAMES[split], arrays, strict=True)
+        }
+        for dataset in datasets:
+            monkeypatch.setitem(manual_files.CANONICAL, dataset, table)
+
+    return patch

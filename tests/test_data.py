@@ -21,8 +21,9 @@ def write_idx(path, array):
 
 
 @pytest.fixture
-def tiny_idx(tmp_path):
-    """The four IDX files of a tiny MNIST-like set: 24 train, 12 test images."""
+def tiny_idx(tmp_path, canonical):
+    """The four IDX files of a tiny MNIST-like set: 24 train, 12 test images (made the
+    canonical content for the test, see conftest's ``canonical``)."""
     rng = np.random.default_rng(0)
     folder = tmp_path / "idx"
     folder.mkdir()
@@ -33,6 +34,7 @@ def tiny_idx(tmp_path):
         write_idx(folder / IDX_FILES[split][0], images)
         write_idx(folder / IDX_FILES[split][1], labels)
         arrays[split] = (images, labels)
+    canonical(arrays)
     return folder, arrays
 
 

@@ -2,10 +2,12 @@
 
 import importlib.util
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +88,44 @@ def test_homework_smoke_on_digits(tmp_path):
     assert metrics["layers"] == [64, 16, 10]
     assert metrics["notes_reference"]["test_accuracy"] == 0.935
     assert (tmp_path / "cost.png").exists() and (tmp_path / "config.json").exists()
+
+
+def test_homework_several_seeds_writes_the_spread(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "homework_mlp.py"), "--dataset", "digits",
+         "--hidden-units", "8", "--epochs", "1", "--batch-size", "100", "--seeds", "0,1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    runs = [json.loads((tmp_path / f"seed-{s}" / "metrics.json").read_text()) for s in (0, 1)]
+    assert summary["seeds"] == [0, 1]
+    assert summary["test_accuracy_all"] == [run["test_accuracy"] for run in runs]
+    assert summary["test_accuracy"] == pytest.approx(sum(summary["test_accuracy_all"]) / 2)
+    assert "±" in result.stdout
+
+
+def test_homework_refuses_files_that_are_not_mnist_with_exit_code_3(tmp_path):
+    """Tiny IDX files are well-formed but not the canonical MNIST: refused, nothing trained."""
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    for name, shape in [
+        ("train-images-idx3-ubyte", (4, 28, 28)),
+        ("train-labels-idx1-ubyte", (4,)),
+        ("t10k-images-idx3-ubyte", (2, 28, 28)),
+        ("t10k-labels-idx1-ubyte", (2,)),
+    ]:
+        header = bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+        (folder / name).write_bytes(header + bytes(int(np.prod(shape))))  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "homework_mlp.py"), "--manual-dir",
+         str(folder), "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("\n") == 1 and "train-images-idx3-ubyte: not the canonical" in (
+        result.stderr
+    )
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert [path for path in (tmp_path / "tfds").rglob("*") if path.is_file()] == []

@@ -20,8 +20,12 @@ UNVERIFIED = {"homework.accuracy"}
 
 
 @pytest.fixture(scope="module")
-def report():
-    return {row["id"]: row for row in verify.run()}
+def report(tmp_path_factory):
+    """Every claim, with no homework run (a run in the checkout's runs/ would decide it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        absent = tmp_path_factory.mktemp("no-run") / "metrics.json"
+        patch.setattr(verify, "HOMEWORK_METRICS", str(absent))
+        return {row["id"]: row for row in verify.run()}
 
 
 def test_every_required_claim_is_reported(report):
@@ -72,3 +76,20 @@ def test_homework_claim_reads_a_run(tmp_path, monkeypatch):
     assert fn()[0] == "holds"
     metrics.write_text(json.dumps({"dataset": "mnist", "epochs": 20, "test_accuracy": 0.80}))
     assert fn()[0] == "fails"
+    metrics.write_text(json.dumps({"dataset": "mnist", "epochs": 5, "test_accuracy": 0.93}))
+    assert fn()[0] == "unverified"
+    # a --seeds run: judged on the mean; the evidence names the run and every seed's figure
+    metrics.write_text(json.dumps({"dataset": "mnist", "epochs": 20, "test_accuracy": 0.98,
+                                   "test_accuracy_std": 0.001, "seeds": [0, 1],
+                                   "test_accuracy_all": [0.979, 0.981]}))  # fmt: skip
+    status, evidence, correct = fn()
+    assert status == "fails" and evidence["run"]["metrics"] == str(metrics)
+    assert (
+        correct
+        == "test accuracy 0.9800 ± 0.0010 (mean ± std over 2 seeds) with the printed settings"
+    )
+    row = {"id": "homework.accuracy", "claim": "c", "status": status, "evidence": evidence,
+           "correct": correct}  # fmt: skip
+    assert f"{metrics}: test accuracy 0.9800 (seeds [0, 1]: 0.9790, 0.9810)" in verify.markdown(
+        [row]
+    )

@@ -173,12 +173,12 @@ def _online(url: str, timeout: float = 3.0) -> bool:
         pool.shutdown(wait=False)
 
 
-def _has_idx_files(folder: str | None) -> bool:
-    from jaxnn.datasets.mnist_idx import IDX_FILES
+def _manual_form(folder: str | None, name: str):
+    """The form of ``name`` that ``folder`` holds (IDX files, mnist.npz, mnist.pkl.gz), or
+    None; see ``jaxnn.datasets.mnist_idx.manual_files``."""
+    from jaxnn.datasets.mnist_idx import manual_files
 
-    if not folder or not os.path.isdir(folder):
-        return False
-    return all(os.path.exists(os.path.join(folder, f)) for pair in IDX_FILES.values() for f in pair)
+    return manual_files.find(folder, name)
 
 
 def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = None) -> str:
@@ -201,13 +201,17 @@ def _prepare(builder, name: str, manual_dir: str | None) -> str:
 
     if builder.is_prepared():
         return f"prepared TFDS array_record in {builder.data_dir}"
-    if manual_dir is not None and not _has_idx_files(manual_dir):
+    from jaxnn.datasets.mnist_idx import manual_files
+
+    if manual_dir is not None and _manual_form(manual_dir, name) is None:
+        lacking = manual_files.missing(manual_dir) if os.path.isdir(manual_dir) else []
+        lacks = f"; it lacks {', '.join(lacking)}" if lacking else ""
         raise DatasetUnavailableError(
-            f"--manual-dir {manual_dir} does not hold the four IDX files of {name} "
-            "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)"
+            f"--manual-dir {manual_dir} does not hold {name} in a form jaxnn reads: "
+            f"{manual_files.forms(name)}{lacks}"
         )
-    folder = manual_dir or (DEBIAN_FOLDERS[name] if _has_idx_files(DEBIAN_FOLDERS[name]) else None)
+    folder = manual_dir or (DEBIAN_FOLDERS[name] if _manual_form(DEBIAN_FOLDERS[name], name)
+                            else None)  # fmt: skip
     if folder is None and not _online(builder.URL_ROOT):
         hint = (
             "install Debian's package (apt-get install dataset-fashion-mnist), "
@@ -217,10 +221,14 @@ def _prepare(builder, name: str, manual_dir: str | None) -> str:
         raise DatasetUnavailableError(
             f"{name} is not prepared in {builder.data_dir or '~/tensorflow_datasets'} and "
             f"{urlparse(builder.URL_ROOT).hostname} cannot be reached. To get it: {hint}"
-            "pass --manual-dir with the four IDX .gz files, or connect to the internet. "
+            f"pass --manual-dir with {manual_files.forms(name)}, or connect to the internet. "
             "Offline, `--dataset digits` works with no download, and `--dataset fashion_mnist` "
             "with Debian's dataset-fashion-mnist package."
         )
+    if folder is not None:
+        # decoded and checked against the canonical SHA-256 before TFDS is called, so a
+        # wrong, truncated or refused file (DataError, exit code 3) leaves nothing in data_dir
+        builder.verified_arrays = manual_files.load(folder, name)
     config = tfds.download.DownloadConfig(manual_dir=folder)
     builder.download_and_prepare(download_config=config)
     origin = f"built from {folder}" if folder else f"downloaded from {builder.URL_ROOT}"
