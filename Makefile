@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench experiments clean
+.PHONY: demo test lint bench experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
@@ -57,5 +57,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/sweep_bench.py
 
+# The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
+# dependencies (uv --resolution lowest-direct) and the newest, each in its own venv
+# (.venv-lowest-3.10, ...), then the test suite. Summary: runs/check-versions/summary.tsv.
+PYTHONS ?= 3.10 3.11 3.12 3.13
+RESOLUTIONS ?= lowest newest
+check-versions: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[check]'
+	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" UV=$(BIN)/uv .ci/check-versions
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build *.egg-info

@@ -13,7 +13,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from jaxnn import experiment, gradcheck
+from jaxnn import compat, experiment, gradcheck
 from jaxnn.layers import conv
 
 # name: (input shape, kernel shape, stride, padding)
@@ -78,7 +78,7 @@ def main(config: Config, out_dir: str) -> dict:
     for name, (x_shape, w_shape, stride, padding) in CASES.items():
         if name.startswith("lenet5"):
             x_shape = (config.batch, *x_shape[1:])
-        with jax.enable_x64(True):  # agreement in float64
+        with compat.enable_x64(True):  # agreement in float64
             agreement = one_case(x_shape, w_shape, stride, padding, 0, config.seed, jnp.float64)
         timing = one_case(x_shape, w_shape, stride, padding, config.repeats, config.seed,
                           jnp.float32)  # fmt: skip

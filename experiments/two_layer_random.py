@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import data, experiment, gradcheck
+from jaxnn import compat, data, experiment, gradcheck
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ def hand_backward(params, x, y):
 def main(config: Config, out_dir: str) -> dict:
     x, y = data.synthetic.random_regression(config.N, config.D_in, config.D_out, config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    with jax.enable_x64(True):  # float64, as numpy's randn in the notes
+    with compat.enable_x64(True):  # float64, as numpy's randn in the notes
         params = {"W1": jnp.asarray(rng.standard_normal((config.D_in, config.H))),
                   "W2": jnp.asarray(rng.standard_normal((config.H, config.D_out)))}  # fmt: skip
         x, y = jnp.asarray(x), jnp.asarray(y)

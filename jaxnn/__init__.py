@@ -4,10 +4,15 @@ One example per column (``X (n_x, m)``), hand-derived backprop checked against `
 and finite differences.
 """
 
+# First: refuses a jax older than the declared floor with a one-line ImportError.
+from jaxnn import compat
+
+# isort: split
 from jaxnn import activations, errors, gradcheck, initializers, logistic, losses, mlp
 
 __all__ = [
     "activations",
+    "compat",
     "errors",
     "gradcheck",
     "initializers",

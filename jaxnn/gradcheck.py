@@ -2,7 +2,8 @@
 
 The notes' relative error ``‖a − b‖ / (‖a‖ + ‖b‖)`` compares gradients leaf by leaf.
 Finite differences need float64 to be meaningful at tight tolerances: run under
-``jax.enable_x64(True)`` with float64 params (the CLI's ``--x64``).
+``jaxnn.compat.enable_x64(True)`` (``jax.enable_x64`` on newer jax) with float64 params
+(the CLI's ``--x64``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from jaxnn import compat
 
 Array = jax.Array
 
@@ -216,7 +219,7 @@ def check_model(
     """Gradient-check ``model`` ("logistic", "mlp" or any of ``jaxnn.models.MODELS``) at a
     random point with random data.
 
-    ``x64`` runs the whole check in float64 (inside ``jax.enable_x64``), where the tight
+    ``x64`` runs the whole check in float64 (inside ``compat.enable_x64``), where the tight
     tolerances apply; otherwise float32. Convolutional models are built at ``input_shape``
     and ``width`` (default ``GRADCHECK_SIZES``) for ``num_classes`` classes; their finite
     differences cover at most ``max_per_leaf`` random entries of each leaf (``None``: all),
@@ -229,7 +232,7 @@ def check_model(
         raise ConfigError(
             f"unknown model {model!r}; choose one of: logistic, {', '.join(models.MODELS)}"
         )
-    with jax.enable_x64(x64):
+    with compat.enable_x64(x64):
         dtype = jnp.float64 if x64 else jnp.float32
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
         if model in models.IMAGE_MODELS:

@@ -61,5 +61,5 @@ def dtype_available(dtype) -> None:
         raise ConfigError(
             "float64 requested but JAX's 64-bit mode is off (it would silently use float32): "
             "run `jax.config.update('jax_enable_x64', True)` first, or wrap the code in "
-            "`with jax.enable_x64(True):` (CLI: --x64)"
+            "`with jaxnn.compat.enable_x64(True):` (CLI: --x64)"
         )

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import activations, gradcheck, initializers, losses, mlp
+from jaxnn import activations, compat, gradcheck, initializers, losses, mlp
 
 TOL = 1e-9  # relative error for "equal" in float64
 CLAIMS: list[tuple[str, str, str, Callable]] = []
@@ -638,7 +638,7 @@ def _():
 def run() -> list[dict]:
     """Evaluate every claim (in float64) and return the report rows."""
     rows = []
-    with jax.enable_x64(True):
+    with compat.enable_x64(True):
         for claim_id, section, printed, fn in CLAIMS:
             status, evidence, correct = fn()
             rows.append({"id": claim_id, "section": section, "claim": printed,

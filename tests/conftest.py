@@ -7,6 +7,8 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+from jaxnn import compat
+
 # Derandomized everywhere: CI and local runs draw the same cases. JAXNN_HYPOTHESIS=thorough
 # draws more cases with fresh randomness for local exploration.
 settings.register_profile(
@@ -27,7 +29,7 @@ os.environ.setdefault("JAXNN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxnn-
 @pytest.fixture
 def x64():
     """Run the test with float64 enabled; restored afterwards even if the test fails."""
-    with jax.enable_x64(True):
+    with compat.enable_x64(True):
         yield
 
 
