@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
-	hinge_vs_softmax
+	hinge_vs_softmax conv_backward
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,8 @@ experiments: $(STAMP)
 	$(BIN)/jaxnn verify-notes --out runs/experiments/claims.json
 	rm -rf runs/experiments/homework_mlp
 	$(BIN)/python experiments/homework_mlp.py --dataset fashion_mnist --out runs/experiments/homework_mlp
+	rm -rf runs/experiments/lenet5-fashion_mnist
+	$(BIN)/python experiments/lenet5.py --dataset fashion_mnist --epochs 10 --out runs/experiments/lenet5-fashion_mnist
 
 # The side-by-side benchmark (needs Fashion-MNIST: Debian's dataset-fashion-mnist or a
 # prepared TFDS copy). Installs the optional torch==2.13.0 CPU build. OpenBLAS's core-type
@@ -56,6 +58,7 @@ bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/sweep_bench.py
+	$(BIN)/python bench/conv_bench.py
 
 # The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
 # dependencies (uv --resolution lowest-direct) and the newest, each in its own venv

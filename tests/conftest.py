@@ -4,6 +4,7 @@ import os
 import tempfile
 
 import jax
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -57,3 +58,29 @@ def canonical(monkeypatch):
             monkeypatch.setitem(manual_files.CANONICAL, dataset, table)
 
     return patch
+
+
+def _digits16(**_):
+    """The bundled digits upsampled to 16×16: a real image dataset LeNet-5 fits, in seconds."""
+    from jaxnn import data
+
+    d = data.load_digits()
+
+    def up(X):
+        images = X.T.reshape(-1, 8, 8)
+        return np.ascontiguousarray(np.kron(images, np.ones((2, 2), np.float32))
+                                    .reshape(X.shape[1], -1).T)  # fmt: skip
+
+    return d._replace(name="digits16", X_train=up(d.X_train), X_test=up(d.X_test),
+                      image_shape=(16, 16, 1))  # fmt: skip
+
+
+@pytest.fixture
+def digits16(monkeypatch):
+    """Registers ``digits16`` (the digits at 16×16, 1438/359 images) for the test."""
+    from jaxnn import data
+
+    spec = data.DatasetSpec("digits at 16×16", "test", _digits16,
+                            data.Shapes(1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
+    monkeypatch.setitem(data.DATASETS, "digits16", spec)
+    return "digits16"

@@ -3,12 +3,11 @@ finite differences, the one training path, and clear errors."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxnn import cli, data, gradcheck, layers, models
+from jaxnn import cli, gradcheck, layers, models
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.layers import sequential
 from jaxnn.models import convnet
@@ -133,27 +132,6 @@ def test_wrong_input_layout_is_named():
     params = model.init(jax.random.PRNGKey(0))
     with pytest.raises(ShapeError, match=r"\(m, 28, 28, 1\)"):
         model.cost(params, jnp.zeros((784, 2)), jnp.zeros((10, 2)))
-
-
-def _digits16(**_):
-    """The bundled digits upsampled to 16×16: a real image dataset LeNet-5 fits, in seconds."""
-    d = data.load_digits()
-
-    def up(X):
-        images = X.T.reshape(-1, 8, 8)
-        return np.ascontiguousarray(np.kron(images, np.ones((2, 2), np.float32))
-                                    .reshape(X.shape[1], -1).T)  # fmt: skip
-
-    return d._replace(name="digits16", X_train=up(d.X_train), X_test=up(d.X_test),
-                      image_shape=(16, 16, 1))  # fmt: skip
-
-
-@pytest.fixture
-def digits16(monkeypatch):
-    spec = data.DatasetSpec("digits at 16×16", "test", _digits16,
-                            data.Shapes(1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
-    monkeypatch.setitem(data.DATASETS, "digits16", spec)
-    return "digits16"
 
 
 def test_lenet5_trains_through_the_one_path_and_resumes(digits16, tmp_path):

@@ -34,6 +34,7 @@ TINY = {
     "regularization": dict(l2_strengths=(0.0, 0.01), epochs=3),
     "linear_regression": dict(epochs=5),
     "hinge_vs_softmax": dict(epochs=2),
+    "conv_backward": dict(repeats=1, batch=2),
 }
 
 
@@ -129,3 +130,11 @@ def test_homework_refuses_files_that_are_not_mnist_with_exit_code_3(tmp_path):
     )
     assert not (tmp_path / "run" / "metrics.json").exists()
     assert [path for path in (tmp_path / "tfds").rglob("*") if path.is_file()] == []
+
+
+def test_lenet5_experiment_draws_its_pictures(digits16, tmp_path):
+    module = load("lenet5")
+    metrics = module.main(module.Config(dataset=digits16, epochs=1, batch_size=64), str(tmp_path))
+    assert 0 <= metrics["test_accuracy"] <= 1
+    for name in ("kernels.png", "feature_maps.png", "cost.png"):
+        assert (tmp_path / name).exists()
