@@ -125,13 +125,6 @@ def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
     return data.one_hot(labels, num_classes)
 
 
-def _layer_dims(config: TrainConfig, dataset: data.Dataset | data.Shapes) -> list[int]:
-    """The MLP's ``layer_dims`` for ``config`` on ``dataset`` (checked against its sizes)."""
-    shapes = dataset if isinstance(dataset, data.Shapes) else data.Shapes.of(dataset)
-    params = jax.eval_shape(build_model(config, shapes).init, jax.random.PRNGKey(0))
-    return mlp.layer_dims(params)
-
-
 class _Plan(NamedTuple):
     """Everything about a run that follows from its settings and the data's sizes alone."""
 
