@@ -32,11 +32,14 @@ def _curves(history, series, ylabel, path, log=False) -> str:
 
 def training_curves(history: list[dict], out_dir: str) -> list[str]:
     """cost.png (train and test cost per epoch, and the mean minibatch cost of each epoch)
-    and accuracy.png (train and test accuracy)."""
-    return [
+    and accuracy.png (train and test accuracy, for models that report one)."""
+    paths = [
         _curves(history, [("minibatch_cost_mean", "minibatch mean", "."),
                           ("cost", "train cost J", "o"), ("test_cost", "test cost", "s")],
                 "cost", os.path.join(out_dir, "cost.png"), log=True),
-        _curves(history, [("train_accuracy", "train", "o"), ("test_accuracy", "test", "s")],
-                "accuracy", os.path.join(out_dir, "accuracy.png")),
     ]  # fmt: skip
+    if any("test_accuracy" in row for row in history):
+        paths.append(_curves(history, [("train_accuracy", "train", "o"),
+                                       ("test_accuracy", "test", "s")],
+                             "accuracy", os.path.join(out_dir, "accuracy.png")))  # fmt: skip
+    return paths

@@ -122,8 +122,24 @@ def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
                             hidden=config.hidden, output=config.output, init=config.init,
                             width=config.width, **config.options)  # fmt: skip
     shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
-    return models.build(config.model, shape, shapes.num_classes, output=config.output,
-                        **config.options)  # fmt: skip
+    return models.build(config.model, shape, shapes.num_classes,
+                        **_shared_settings(config), **config.options)  # fmt: skip
+
+
+def _shared_settings(config: TrainConfig) -> dict:
+    """``--output``, ``--hidden`` and ``--init`` for a model whose builder takes them (the
+    activation, the weight scheme); one it does not take is a ConfigError unless left at its
+    default (an autoencoder has no --output: its loss fixes the output layer)."""
+    accepted = models.option_names(config.model)
+    settings = {"output": config.output, "hidden": config.hidden, "init": config.init}
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    for name, value in settings.items():
+        if name not in accepted and value != defaults[name]:
+            raise ConfigError(
+                f"--{name} {value}: {config.model} has no such setting; its options "
+                f"(--option K=V): {', '.join(accepted)}"
+            )
+    return {name: value for name, value in settings.items() if name in accepted}
 
 
 def _targets(labels: np.ndarray, num_classes: int, output: str, model=None,
