@@ -203,7 +203,10 @@ GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16
                    "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
 # the other families: (input_shape, num_outputs, options) ``jaxnn gradcheck --model NAME``
 # builds by default (``--option`` overrides options)
-GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {}
+GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
+    "rnn": ((7, 3), 4, {"hidden_size": 5}),
+    "lstm": ((7, 3), 4, {"hidden_size": 5}),
+}
 
 
 def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed: int = 0,

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from jaxnn.data import features, synthetic
+from jaxnn.data import features, sequences, synthetic
 from jaxnn.data.features import one_hot
 from jaxnn.errors import ConfigError, DatasetUnavailableError
 
@@ -360,6 +360,19 @@ DATASETS: dict[str, DatasetSpec] = {
     "flower": DatasetSpec(
         "planar flower, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
         _synthetic_loader("flower", synthetic.planar_flower), Shapes(800, 200, 2, 2),
+    ),
+    "adding": DatasetSpec(
+        "the adding problem, T = 50: 10000 / 1000 sequences of (value, marker) pairs, target "
+        "the sum of the two marked values", "synthetic (seeds 0, 1)",
+        sequences.load_adding(50), Shapes(10000, 1000, 100, 1, None, (50, 2)),
+    ),
+    "adding200": DatasetSpec(
+        "the adding problem, T = 200 (as adding)", "synthetic (seeds 0, 1)",
+        sequences.load_adding(200), Shapes(10000, 1000, 400, 1, None, (200, 2)),
+    ),
+    "text": DatasetSpec(
+        "English text, sequences of 100 characters -> the next characters (90% / 10%)",
+        "the standard library's pydoc_data.topics (no network)", sequences.load_text,
     ),
     "moons": DatasetSpec(
         "two moons, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
