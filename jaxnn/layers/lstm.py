@@ -27,9 +27,11 @@ and, summed over the steps that share them (each sum one matmul over all T·m co
     dx_t = W_xᵀ dz_t
 
 The cache is the gates and cells of every step, ``(i, f, o, g, c)`` — 5·T·n_h·m numbers
-beside H. ``remat=True`` keeps only H and C and recomputes each step's gates from
-``h_{t-1}`` in the backward scan (one more ``W_h h`` product per step): the hand-derived
-form of ``jax.checkpoint`` on the step, for long sequences.
+beside H. ``remat=True`` keeps only H and C and recomputes each step's gates from ``x_t``
+and ``h_{t-1}`` in the backward scan, adding each step's parameter gradients into the
+scan's carry: the hand-derived form of ``jax.checkpoint`` on the step, for long sequences
+(the forward's step is wrapped in ``jax.checkpoint`` then, so that ``jax.grad`` of it saves
+the same way). ``experiments/rnn_memory.py`` measures what each form stores.
 """
 
 from __future__ import annotations
@@ -60,50 +62,89 @@ def lstm_forward(X: Array, h0: Array, c0: Array, W_x: Array, W_h: Array, b: Arra
         h = o * jnp.tanh(c)
         return (h, c), ((h, c) if remat else (h, c, i, f, o, g))
 
-    XW = input_projection(X, W_x, b)
-    _, stacked = jax.lax.scan(step, (h0, c0), XW)
-    cache = {"C": stacked[1], "XW": XW if remat else None}
-    if not remat:
-        cache["gates"] = stacked[2:]
-    return stacked[0], cache
+    if remat:
+        # jax.checkpoint for jax.grad of this forward (the autodiff path): each step's
+        # residuals are recomputed in the backward pass, only the carry (h, c) is stored
+        def step_from_x(carry, x_t):
+            return step(carry, W_x @ x_t + b)
+
+        _, (H, C) = jax.lax.scan(jax.checkpoint(step_from_x), (h0, c0), X)
+        return H, {"C": C, "gates": None}
+    _, (H, C, *stacked) = jax.lax.scan(step, (h0, c0), input_projection(X, W_x, b))
+    return H, {"C": C, "gates": tuple(stacked)}
 
 
-def lstm_backward(dH: Array, X: Array, H: Array, cache: dict, h0: Array, c0: Array,
-                  W_x: Array, W_h: Array, need_dX: bool = True) -> dict:  # fmt: skip
-    """BPTT through the LSTM (module docstring). Returns ``{"dX", "dh0", "dc0", "dW_x",
-    "dW_h", "db", "dh": (T, n_h, m) the total ∂J/∂h_t}``."""
+def _step_backward(dh, dc_next, c, c_prev, i, f, o, g):
+    """One step of the module docstring's BPTT: ``(dz (4n_h, m), dc_prev)``."""
+    tanh_c = jnp.tanh(c)
+    do = dh * tanh_c
+    dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
+    dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
+                          do * o * (1.0 - o), dc * i * (1.0 - g * g)])  # fmt: skip
+    return dz, dc * f
+
+
+def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, c0: Array,
+                  W_x: Array, W_h: Array, b: Array | None = None, need_dX: bool = True,
+                  dh_last: Array | None = None, need_dh: bool = False) -> dict:  # fmt: skip
+    """BPTT through the LSTM (module docstring). ``dH (T, n_h, m)``: ∂J/∂h_t through
+    outputs at every step, or None with ``dh_last`` (many-to-one: only h_T is read out).
+    Returns ``{"dX", "dh0", "dc0", "dW_x", "dW_h", "db"}`` and, with ``need_dh``, ``"dh"``
+    (T, n_h, m), the total ∂J/∂h_t.
+
+    With the gates cached, the scan stacks every ``dz_t`` and the parameter sums are single
+    matmuls after it. ``remat`` caches (``cache["gates"] is None``, needs ``b``) recompute
+    each step's gates from ``x_t`` and ``h_{t-1}`` and add the step's ``dz_t x_tᵀ``,
+    ``dz_t h_{t-1}ᵀ`` into the carry: memory O(n_h·m) per step (H and C) instead of
+    O(14 n_h·m), for a sequential matmul per step more."""
+    T = H.shape[0]
     C = cache["C"]
-    H_prev = jnp.concatenate([h0[None], H[:-1]])
-    C_prev = jnp.concatenate([c0[None], C[:-1]])
+    zeros_h = jnp.zeros_like(h0)
+    dh_start = zeros_h if dh_last is None else dh_last
+    per_step = jnp.zeros((T, 0), H.dtype) if dH is None else dH  # scan needs a leading T
+
+    def previous(A, a0, t):
+        return jnp.where(t > 0, A[jnp.maximum(t - 1, 0)], a0)
+
+    if cache["gates"] is None:
+
+        def remat_step(carry, inputs):
+            dh_next, dc_next, dW_x, dW_h, db = carry
+            t, dh_out = inputs
+            h_prev, c_prev = previous(H, h0, t), previous(C, c0, t)
+            i, f, o, g = gates(W_x @ X[t] + W_h @ h_prev + b)
+            dh = dh_next if dH is None else dh_out + dh_next
+            dz, dc_prev = _step_backward(dh, dc_next, C[t], c_prev, i, f, o, g)
+            carry = (W_h.T @ dz, dc_prev, dW_x + dz @ X[t].T, dW_h + dz @ h_prev.T,
+                     db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
+            return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
+
+        start = (dh_start, jnp.zeros_like(c0), jnp.zeros_like(W_x), jnp.zeros_like(W_h),
+                 jnp.zeros((W_x.shape[0], 1), W_x.dtype))  # fmt: skip
+        (dh0, dc0, dW_x, dW_h, db), (dX, dh_total) = jax.lax.scan(
+            remat_step, start, (jnp.arange(T), per_step), reverse=True
+        )
+        out = {"dX": dX, "dh0": dh0, "dc0": dc0, "dW_x": dW_x, "dW_h": dW_h, "db": db}
+        return {**out, "dh": dh_total} if need_dh else out
 
     def step(carry, inputs):
         dh_next, dc_next = carry
-        if cache.get("gates") is None:  # remat: the gates again from h_{t-1}
-            dh_out, c, c_prev, h_prev, xw_t = inputs
-            i, f, o, g = gates(xw_t + W_h @ h_prev)
-        else:
-            dh_out, c, c_prev, (i, f, o, g) = inputs
-        dh = dh_out + dh_next
-        tanh_c = jnp.tanh(c)
-        do = dh * tanh_c
-        dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
-        dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
-                              do * o * (1.0 - o), dc * i * (1.0 - g * g)])  # fmt: skip
-        return (W_h.T @ dz, dc * f), (dz, dh)
+        t, dh_out, c, (i, f, o, g) = inputs
+        dh = dh_next if dH is None else dh_out + dh_next
+        dz, dc_prev = _step_backward(dh, dc_next, c, previous(C, c0, t), i, f, o, g)
+        return (W_h.T @ dz, dc_prev), (dz, dh if need_dh else None)
 
-    if cache.get("gates") is None:
-        inputs = (dH, C, C_prev, H_prev, cache["XW"])
-    else:
-        inputs = (dH, C, C_prev, cache["gates"])
     (dh0, dc0), (dZ, dh_total) = jax.lax.scan(
-        step, (jnp.zeros_like(h0), jnp.zeros_like(c0)), inputs, reverse=True
-    )
-    return {
+        step, (dh_start, jnp.zeros_like(c0)), (jnp.arange(T), per_step, C, cache["gates"]),
+        reverse=True,
+    )  # fmt: skip
+    H_prev = jnp.concatenate([h0[None], H[:-1]])
+    out = {
         "dX": jnp.einsum("hx,thm->txm", W_x, dZ) if need_dX else None,
         "dh0": dh0,
         "dc0": dc0,
         "dW_x": jnp.einsum("thm,txm->hx", dZ, X),
         "dW_h": jnp.einsum("thm,tkm->hk", dZ, H_prev),
         "db": jnp.sum(dZ, axis=(0, 2))[:, None],
-        "dh": dh_total,
     }
+    return {**out, "dh": dh_total} if need_dh else out

@@ -68,26 +68,31 @@ def rnn_forward(X: Array, h0: Array, W_xh: Array, W_hh: Array, b_h: Array) -> Ar
     return H
 
 
-def rnn_backward(dH: Array, X: Array, H: Array, h0: Array, W_xh: Array, W_hh: Array,
-                 need_dX: bool = True) -> dict:  # fmt: skip
-    """BPTT (see the module docstring). ``dH (T, n_h, m)``: ∂J/∂h_t through the outputs.
+def rnn_backward(dH: Array | None, X: Array, H: Array, h0: Array, W_xh: Array, W_hh: Array,
+                 need_dX: bool = True, dh_last: Array | None = None,
+                 need_dh: bool = False) -> dict:  # fmt: skip
+    """BPTT (see the module docstring). ``dH (T, n_h, m)``: ∂J/∂h_t through outputs at
+    every step, or None with ``dh_last`` (many-to-one: only h_T is read out).
 
-    Returns ``{"dX": (T, n_x, m) or None, "dh0": (n_h, m), "dW_xh", "dW_hh", "db_h",
-    "dh": (T, n_h, m) the total ∂J/∂h_t}``."""
+    Returns ``{"dX": (T, n_x, m) or None, "dh0": (n_h, m), "dW_xh", "dW_hh", "db_h"}`` and,
+    with ``need_dh``, ``"dh": (T, n_h, m)`` the total ∂J/∂h_t."""
+    T = H.shape[0]
+    per_step = jnp.zeros((T, 0), H.dtype) if dH is None else dH  # scan needs a leading T
 
     def step(dh_next, inputs):
         dh_out, h = inputs
-        dh = dh_out + dh_next
+        dh = dh_next if dH is None else dh_out + dh_next
         da = (1.0 - h * h) * dh
-        return W_hh.T @ da, (da, dh)
+        return W_hh.T @ da, (da, dh if need_dh else None)
 
-    dh0, (dA, dh_total) = jax.lax.scan(step, jnp.zeros_like(h0), (dH, H), reverse=True)
+    start = jnp.zeros_like(h0) if dh_last is None else dh_last
+    dh0, (dA, dh_total) = jax.lax.scan(step, start, (per_step, H), reverse=True)
     H_prev = jnp.concatenate([h0[None], H[:-1]])
-    return {
+    out = {
         "dX": jnp.einsum("hx,thm->txm", W_xh, dA) if need_dX else None,
         "dh0": dh0,
         "dW_xh": jnp.einsum("thm,txm->hx", dA, X),
         "dW_hh": jnp.einsum("thm,tkm->hk", dA, H_prev),
         "db_h": jnp.sum(dA, axis=(0, 2))[:, None],
-        "dh": dh_total,
     }
+    return {**out, "dh": dh_total} if need_dh else out

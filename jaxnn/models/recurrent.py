@@ -172,26 +172,28 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
     def cost(params, X, Y, l2=0.0):
         return data_cost(params, X, Y)[0] + losses.l2_penalty(params, l2)
 
-    def backward(params, X, dZ, saved):
-        """Read-out, BPTT and embedding backwards: ``(grads, dh)``."""
+    def backward(params, X, dZ, saved, need_dh=False):
+        """Read-out, BPTT and embedding backwards: ``(grads, dh or None)``."""
         H, cache, X_in = saved
+        dH = dh_last = None
         if tokens:
             dH, dW_hy, db_y = temporal.readout_backward(dZ, H, params["W_hy"])
-        else:
+        else:  # only h_T is read out: BPTT starts from ∂J/∂h_T = W_hyᵀ dZ
             dW_hy, db_y = dZ @ H[-1].T, jnp.sum(dZ, axis=1, keepdims=True)
-            dH = jnp.zeros_like(H).at[-1].set(params["W_hy"].T @ dZ)
+            dh_last = params["W_hy"].T @ dZ
         h0 = jnp.zeros_like(H[0])
         if cell == "rnn":
             back = rnn_layer.rnn_backward(dH, X_in, H, h0, params["W_xh"], params["W_hh"],
-                                          need_dX=tokens)  # fmt: skip
+                                          tokens, dh_last, need_dh)  # fmt: skip
         else:
             back = lstm_layer.lstm_backward(dH, X_in, H, cache, h0, h0, params["W_x"],
-                                            params["W_h"], need_dX=tokens)  # fmt: skip
+                                            params["W_h"], params["b"], tokens, dh_last,
+                                            need_dh)  # fmt: skip
         grads = {name: back["d" + name] for name in names}
         grads.update(W_hy=dW_hy, b_y=db_y)
         if tokens:
             grads["E"] = temporal.embedding_backward(back["dX"], X, num_outputs)
-        return grads, back["dh"]
+        return grads, back.get("dh")
 
     def cost_and_grads(params, X, Y, l2=0.0):
         J, dZ, saved = data_cost(params, X, Y)
@@ -273,7 +275,7 @@ def hidden_gradient_norms(cell: str, params: dict, X: Array, Y: Array, **options
     _, backward, data_cost = _recurrent(cell, input_shape, num_outputs, params["W_hy"].shape[1],
                                        **options)  # fmt: skip
     _, dZ, saved = data_cost(params, X, Y)
-    _, dh = backward(params, X, dZ, saved)
+    _, dh = backward(params, X, dZ, saved, need_dh=True)
     return jnp.sqrt(jnp.sum(dh * dh, axis=(1, 2)))
 
 
