@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 readme = (ROOT / "README.md").read_text(encoding="utf-8")
 with mkdocs_gen_files.open("index.md", "w") as page:
     page.write(re.sub(r"\]\(docs/", "](", readme))
-mkdocs_gen_files.set_edit_path("index.md", "../README.md")
 
 nav = mkdocs_gen_files.Nav()
 for path in sorted((ROOT / "jaxnn").rglob("*.py")):
@@ -35,7 +34,6 @@ for path in sorted((ROOT / "jaxnn").rglob("*.py")):
     nav[parts] = doc.relative_to("reference").as_posix()
     with mkdocs_gen_files.open(doc, "w") as page:
         page.write(f"::: {module}\n")
-    mkdocs_gen_files.set_edit_path(doc, Path("..", path.relative_to(ROOT)))
 
 with mkdocs_gen_files.open("reference/SUMMARY.md", "w") as summary:
     summary.writelines(nav.build_literate_nav())
