@@ -359,7 +359,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
             and config.model in models.LAYOUTS):  # fmt: skip
         try:
             planned = _plan(config, expected, key_init, mesh)
-            ahead = compiling.submit(_compile, planned)
+            if planned.model.targets != "given":  # given targets: their shape is the data's
+                ahead = compiling.submit(_compile, planned)
         except JaxnnError:  # the same checks run on the loaded data's sizes below
             pass
     try:
