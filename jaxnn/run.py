@@ -96,6 +96,10 @@ class TrainConfig:
                               "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
         if not isinstance(self.options, dict):
             raise ConfigError("options must be a dict of the model's settings (--option K=V)")
+        flags = sorted(set(self.options) & {"output", "hidden", "init", "layers", "width"})
+        if flags:
+            raise ConfigError(f"set {', '.join(flags)} with its own flag (--{flags[0]}), "
+                              "not --option")  # fmt: skip
         if not (self.width > 0) or math.isinf(self.width):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads

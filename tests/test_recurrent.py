@@ -194,3 +194,18 @@ def test_trains_through_the_one_path(tmp_path):
     with pytest.raises(ConfigError, match="targets that are not classes"):
         train_and_evaluate(adding.__class__(**{**adding.__dict__, "dataset": "digits"}),
                            str(tmp_path / "bad"), progress=False)  # fmt: skip
+
+
+def test_models_command_and_options(capsys, tmp_path):
+    from jaxnn import cli
+
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "lstm" in out and "remat=False" in out and "hidden_size=128" in out
+    assert cli.parse_options(["hidden_size=8", "remat=true", "cell=x"]) == {
+        "hidden_size": 8, "remat": True, "cell": "x"}  # fmt: skip
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        cli.parse_options(["hidden_size"])
+    code = cli.main(["train", "--model", "lstm", "--option", "output=linear", "--out",
+                     str(tmp_path / "run"), "--quiet"])  # fmt: skip
+    assert code == 2 and "with its own flag (--output)" in capsys.readouterr().err
