@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, mlp, models, train
+from jaxnn import checkpoint, data, distributed, divergence, mlp, models, train
 from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -195,17 +195,19 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
 
 
 def _prepare_out_dir(out_dir: str, resume: bool) -> str:
-    """Create ``out_dir`` and check it is writable before any training starts."""
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        probe = os.path.join(out_dir, ".write-test")
-        with open(probe, "w") as file:
-            file.write("ok")
-        os.remove(probe)
-    except OSError as error:
-        raise ConfigError(
-            f"cannot write to --out {out_dir} ({error.strerror}); choose a writable folder"
-        ) from None
+    """Create ``out_dir`` and check it is writable before any training starts (only the
+    writing process: process 0 of a distributed run)."""
+    if distributed.is_writer():
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            probe = os.path.join(out_dir, ".write-test")
+            with open(probe, "w") as file:
+                file.write("ok")
+            os.remove(probe)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write to --out {out_dir} ({error.strerror}); choose a writable folder"
+            ) from None
     ckpt_dir = os.path.join(out_dir, "checkpoints")
     if not resume and checkpoint.latest_epoch(ckpt_dir) is not None:
         raise ConfigError(
@@ -244,6 +246,8 @@ def _check_same_run(path: str, config: TrainConfig, dims: list[int] | None) -> N
 
 
 def _write_json(path: str, payload: dict) -> None:
+    if not distributed.is_writer():
+        return
     tmp = path + ".tmp"
     with open(tmp, "w") as file:
         json.dump(payload, file, indent=2)
@@ -365,7 +369,7 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     """``(start_epoch, params, opt_state, key_data, history)``: the initial state, or the
     last checkpoint's with the history up to it (history.jsonl rewritten to match)."""
     params = plan.params
-    opt_state = plan.optimizer.init(params)
+    opt_state = train.replicate(plan.optimizer.init(params), mesh)  # its scalars too
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
@@ -378,8 +382,9 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
             with open(history_path) as file:
                 history = [json.loads(line) for line in file if line.strip()]
             history = [row for row in history if row["epoch"] <= start_epoch]
-    with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
-        file.writelines(json.dumps(row) + "\n" for row in history)
+    if distributed.is_writer():  # rewrite: drops epochs after the checkpoint
+        with open(history_path, "w") as file:
+            file.writelines(json.dumps(row) + "\n" for row in history)
     return start_epoch, params, opt_state, key_data, history
 
 
@@ -395,7 +400,8 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     history_path = os.path.join(out_dir, "history.jsonl")
     m = plan.shapes.m_train
     bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
-               desc=label, unit="epoch", disable=not progress, file=sys.stderr)  # fmt: skip
+               desc=label, unit="epoch", disable=not (progress and distributed.is_writer()),
+               file=sys.stderr)  # fmt: skip
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
@@ -413,10 +419,14 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                                                         arrays.Y_rows)  # fmt: skip
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0
-            _check_finite(costs, new_params, epoch, config.lr)
+            initial_cost = divergence.initial_cost(history, costs)
+            divergence.check(costs, bool(train.params_finite(new_params)), epoch, config.lr,
+                             initial_cost)  # fmt: skip
             params, opt_state = new_params, new_opt_state
             row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
                    "seconds": seconds}  # fmt: skip
+            if epoch == 0:  # J0, the divergence check's reference, kept for --resume
+                row["initial_cost"] = initial_cost
             last = epoch + 1 == config.epochs
             if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
                 cost, train_acc = (float(v) for v in evaluate(params, arrays.X_sub, arrays.Y_sub))
@@ -427,10 +437,12 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                 bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}",
                                 test=f"{test_acc:.3f}")  # fmt: skip
             history.append(row)
-            with open(history_path, "a") as file:
-                file.write(json.dumps(row) + "\n")
+            if distributed.is_writer():
+                with open(history_path, "a") as file:
+                    file.write(json.dumps(row) + "\n")
             done = (epoch + 1, params, opt_state)
-            if last or time.perf_counter() - saved_at >= config.checkpoint_secs:
+            # several processes save together: process 0's clock decides for all
+            if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
     except (KeyboardInterrupt, DivergenceError):
@@ -463,29 +475,11 @@ def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir
 
 
 def _plots(history: list[dict], out_dir: str) -> list[str]:
-    if not history:
+    if not history or not distributed.is_writer():
         return []
     from jaxnn import plots  # matplotlib: imported only once there is something to draw
 
     return plots.training_curves(history, out_dir)
-
-
-def _check_finite(costs: np.ndarray, params: dict, epoch: int, lr: float) -> None:
-    """A NaN gradient at step k shows as a NaN cost at step k + 1; after the last step, in
-    the params. Non-finite: DivergenceError."""
-    finite = np.append(np.isfinite(costs), bool(train.params_finite(params)))
-    if finite.all():
-        return
-    bad = int(np.argmin(finite))
-    good = costs[np.isfinite(costs)]
-    last = float(good[-1]) if good.size else float("nan")
-    value = costs[bad] if bad < len(costs) else "non-finite (in the last update)"
-    raise DivergenceError(
-        f"training diverged: the cost is {value} at epoch {epoch + 1}, step "
-        f"{min(bad + 1, len(costs))} of {len(costs)} (learning rate {lr}; last finite cost "
-        f"{last:.4g}). Lower --lr (e.g. {lr / 10:g}) or standardize the inputs. The epochs "
-        "before it are checkpointed, this one is not."
-    )
 
 
 def _state(params, opt_state, epoch: int, key, step: int) -> dict:
