@@ -150,6 +150,7 @@ def _config_from_args(args):
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
+        stream=args.stream, memory_budget=args.memory_budget,
     )  # fmt: skip
 
 
@@ -481,6 +482,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(0: after every epoch); the last epoch, Ctrl-C and divergence always keep the "
         "finished epochs",
     )  # fmt: skip
+    p.add_argument("--stream", action="store_true",
+                   help="read minibatches from the TFDS files while training (Grain) instead "
+                   "of holding the training set on the device (docs/scale.md)")  # fmt: skip
+    p.add_argument("--memory-budget", type=float, default=None, metavar="MiB",
+                   help="stream when the training set needs more than this (default: half "
+                   "of an accelerator's memory; never on a CPU)")  # fmt: skip
     add_distributed_arguments(p)
     p.set_defaults(func=cmd_train)
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, distributed, divergence, mlp, models, train
+from jaxnn import checkpoint, data, distributed, divergence, mlp, models, stream, train
 from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -53,6 +53,8 @@ class TrainConfig:
     devices: int = 1  # data-parallel over this many local (or, distributed, global) devices
     eval_every: int = 1  # evaluate train subset and test set every N epochs (0: at the end)
     checkpoint_secs: float = 60.0  # checkpoint once this long since the last (0: every epoch)
+    stream: bool = False  # read minibatches from the TFDS files (jaxnn.stream)
+    memory_budget: float | None = None  # MiB: stream when the training set needs more
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""
@@ -72,6 +74,10 @@ class TrainConfig:
         if not (self.checkpoint_secs >= 0) or math.isinf(self.checkpoint_secs):
             raise ConfigError(f"--checkpoint-secs must be a finite number ≥ 0 (0: after "
                               f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
+        if self.memory_budget is not None and not self.memory_budget > 0:
+            raise ConfigError(f"--memory-budget must be > 0 MiB; got {self.memory_budget}")
+        if self.stream:
+            stream.check(self.dataset)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
         if self.output not in ("softmax", "sigmoid", "linear"):
@@ -309,8 +315,15 @@ def train_and_evaluate(
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
-    plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
-    arrays = _device_arrays(dataset, plan.model, config.output, mesh)
+    streamed = config.dataset in data.DEBIAN_FOLDERS and stream.wanted(
+        config.stream, config.memory_budget, data.DATASETS[config.dataset].shapes
+    )
+    if streamed:
+        plan, dataset, data_seconds, arrays = _open_stream(config, key_init, mesh)
+        compiled = None
+    else:
+        plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
+        arrays = _device_arrays(dataset, plan.model, config.output, mesh)
     start_epoch, params, opt_state, key_data, history = _start_or_resume(
         config, plan, out_dir, ckpt_dir, resume, key_data, mesh
     )
@@ -318,12 +331,17 @@ def train_and_evaluate(
     _write_json(os.path.join(out_dir, "config.json"), saved_config)
     compiled_ahead = compiled is not None
     if compiled is None:
-        compiled = _compile(plan, (params, opt_state, arrays.X_rows, arrays.Y_rows))
+        like = (arrays.X_sub, arrays.Y_sub) if streamed else (arrays.X_rows, arrays.Y_rows)
+        compiled = _compile(plan, (params, opt_state, *like))
     epoch_fn, evaluations, compile_seconds = compiled
 
     def evaluate(params, X, Y) -> dict[str, float]:
+        if isinstance(X, stream.Source):  # the whole streamed training set, in chunks
+            return stream.evaluate_in_chunks(evaluate, params, X, EVAL_SUBSET,
+                                             lambda A: train.replicate(A, mesh))  # fmt: skip
+        compiled_for_rows = evaluations.get(X.shape[0], plan.evaluate)  # or compile now
         return {name: float(value) for name, value in
-                evaluations[X.shape[0]](params, X, Y, key_eval).items()}  # fmt: skip
+                compiled_for_rows(params, X, Y, key_eval).items()}  # fmt: skip
 
     label = f"{dataset.name} {plan.model.describe}"
     params, history, saver = _train_epochs(
@@ -345,7 +363,7 @@ def train_and_evaluate(
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "devices": config.devices, "processes": jax.process_count(),
         "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
-        "optimizer": config.optimizer, "data_source": dataset.source,
+        "optimizer": config.optimizer, "data_source": dataset.source, "streamed": streamed,
     }  # fmt: skip
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if plot_paths:
@@ -381,6 +399,28 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
         # later reader of the same entry could see half of one (a warning and a recompile)
         compiling.shutdown(wait=True, cancel_futures=True)
     return plan, dataset, data_seconds, compiled
+
+
+def _open_stream(config: TrainConfig, key_init, mesh):
+    """``(plan, dataset, data_seconds, arrays)`` of a streamed run: the test split and the
+    first EVAL_SUBSET training examples on the device, the training set as a
+    ``stream.Source`` read minibatch by minibatch (``stream.StreamedEpoch``)."""
+    start = time.perf_counter()
+    opened = stream.open_tfds(config.dataset, config.data_dir, config.manual_dir, EVAL_SUBSET)
+    plan = _plan(config, opened.shapes, key_init, mesh)
+    _, step = train.model_step(plan.model, config.grads, plan.optimizer, config.l2)
+    epoch = stream.StreamedEpoch(step, opened.shapes.m_train, config.batch_size, mesh,
+                                 plan.model.example_axis)  # fmt: skip
+    plan = plan._replace(epoch_fn=epoch)
+    arrays = _device_arrays(opened.dataset, plan.model, config.output, mesh)
+    num_classes, model = opened.dataset.num_classes, plan.model
+
+    def targets(labels):
+        return _targets(labels, num_classes, config.output, model)
+
+    source = stream.Source(opened.records, model.input_shape, model.example_axis, targets)
+    arrays = arrays._replace(X_rows=source, Y_rows=None)
+    return plan, opened.dataset, time.perf_counter() - start, arrays
 
 
 def _device_arrays(dataset: data.Dataset, model: models.Model, output: str, mesh) -> _Arrays:
@@ -464,6 +504,8 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             params, opt_state = new_params, new_opt_state
             row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
                    "seconds": seconds}  # fmt: skip
+            if isinstance(epoch_fn, stream.StreamedEpoch):  # seconds the step waited for data
+                row["data_wait_seconds"] = epoch_fn.stats["data_wait"]
             if epoch == 0:  # J0, the divergence check's reference, kept for --resume
                 row["initial_cost"] = initial_cost
             last = epoch + 1 == config.epochs
