@@ -94,3 +94,15 @@ def test_minibatches_follow_the_order_and_split_over_processes():
 def test_stream_needs_a_tfds_dataset(tmp_path):
     with pytest.raises(ConfigError, match="--stream reads TFDS"):
         train_and_evaluate(TrainConfig(dataset="digits", stream=True), str(tmp_path))
+
+
+def test_fast_read_equals_tfds_decoding(tiny_mnist):
+    records = data._builder("mnist", tiny_mnist).as_data_source()["train"]
+    source = stream.Source(records, (28, 28, 1), 0, lambda labels: data.one_hot(labels, 10))
+    assert source.layout is not None  # the byte-slicing path is the one taken
+    fast = source.read([5, 0, 59])
+    source.layout = None  # TFDS's own decoding
+    slow = source.read([5, 0, 59])
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert fast[0].shape == (3, 28, 28, 1) and fast[1].shape == (3, 10)
