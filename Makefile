@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench experiments check-versions clean
+.PHONY: demo test lint docs bench experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
-	hinge_vs_softmax conv_backward
+	hinge_vs_softmax conv_backward rnn_memory
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check jaxnn tests experiments bench
-	$(BIN)/ruff format --check jaxnn tests experiments bench
+	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts
+	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts
+
+# The documentation site (mkdocs.yml, docs/): installs the docs extra, then builds offline and
+# strictly into site/ (a broken link or anchor, a page outside the nav, or a `:::` reference
+# to a missing object fails the build). The two variables silence a banner printed by plugins.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
 # and the homework on Fashion-MNIST (needs Debian's dataset-fashion-mnist, or --manual-dir).
@@ -59,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
+	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 
 # The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
 # dependencies (uv --resolution lowest-direct) and the newest, each in its own venv
@@ -70,4 +82,4 @@ check-versions: $(STAMP)
 	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" UV=$(BIN)/uv .ci/check-versions
 
 clean:
-	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build *.egg-info
+	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build site *.egg-info

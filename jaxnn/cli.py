@@ -1,7 +1,8 @@
 """The ``jaxnn`` command line. Errors become one line on stderr and an exit code:
 
 0 ok · 1 gradient check failed · 2 bad input or settings · 3 bad data ·
-4 dataset unavailable · 5 checkpoint problem · 6 training diverged
+4 dataset unavailable · 5 checkpoint problem · 6 training diverged ·
+7 distributed run failed
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def _config_from_args(args):
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
+        stream=args.stream, memory_budget=args.memory_budget,
     )  # fmt: skip
 
 
@@ -184,19 +186,23 @@ def request_devices(count: int) -> None:
 
 
 def cmd_train(args) -> int:
-    from jaxnn.run import train_and_evaluate
-
-    request_devices(args.devices)
-
-    if args.distributed:
-        import jax
-
-        # reads the coordinator address, process count and id from the environment
-        # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID) or a cluster manager
-        jax.distributed.initialize()
+    if not args.distributed:  # distributed: each process has its own devices (one CPU)
+        request_devices(args.devices)
 
     config = _config_from_args(args)
     out_dir = args.out or os.path.join("runs", f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.distributed:
+        from jaxnn import distributed
+
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               args.coordinator_timeout)  # fmt: skip
+        return distributed.run(lambda: _train(config, out_dir, args), f"jaxnn {args.command}")
+    return _train(config, out_dir, args)
+
+
+def _train(config, out_dir: str, args) -> int:
+    from jaxnn.run import train_and_evaluate
+
     metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
     print(summary_line(metrics, out_dir))
     return 0
@@ -308,6 +314,29 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def format_models() -> str:
+    """One line per model: its name, the data layout it reads and its options' defaults."""
+    import inspect
+
+    reads = {"columns": "vectors (n_x,)", "images": "images (n_H, n_W, n_C)",
+             "sequences": "sequences (T, n_x) or token ids (T,); images row by row"}  # fmt: skip
+    lines = []
+    for name in models.MODELS:
+        signature = inspect.signature(models._builders()[name])
+        options = ", ".join(
+            f"{option}={signature.parameters[option].default!r}"
+            for option in models.option_names(name)
+        )
+        lines.append(f"{name:<12} reads {reads[models.LAYOUTS[name]]}\n{'':<12} options: {options}")
+    return "\n".join(lines)
+
+
+def cmd_models(args) -> int:
+    print(format_models())
+    print("set one with --option NAME=VALUE (jaxnn train, jaxnn gradcheck)")
+    return 0
+
+
 def cmd_summary(args) -> int:
     """The layer table of a model: output shape, parameters, multiply-adds per example."""
     from jaxnn.models import convnet
@@ -357,6 +386,25 @@ MANUAL_DIR_HELP = (
     "folder holding the dataset: the four IDX files (gzipped or not), or for MNIST Keras's "
     "mnist.npz or mnist.pkl.gz; verified against the canonical SHA-256 (exit code 3 if not)"
 )
+
+
+def add_distributed_arguments(p) -> None:
+    p.add_argument(
+        "--distributed", action="store_true",
+        help="one of several processes (hosts) training together (docs/scale.md)",
+    )  # fmt: skip
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="--distributed: process 0's address (default: JAX_COORDINATOR_ADDRESS "
+                   "or the cluster manager's, e.g. SLURM)")  # fmt: skip
+    p.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="--distributed: how many processes (default: JAX_NUM_PROCESSES, "
+                   "SLURM)")  # fmt: skip
+    p.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="--distributed: this process's index 0..N-1 (default: "
+                   "JAX_PROCESS_ID, SLURM)")  # fmt: skip
+    p.add_argument("--coordinator-timeout", type=float, default=20.0, metavar="S",
+                   help="--distributed: give up if the coordinator does not answer within "
+                   "S seconds")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -457,10 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0: after every epoch); the last epoch, Ctrl-C and divergence always keep the "
         "finished epochs",
     )  # fmt: skip
-    p.add_argument(
-        "--distributed", action="store_true",
-        help="call jax.distributed.initialize() first (multi-host; see README)",
-    )  # fmt: skip
+    p.add_argument("--stream", action="store_true",
+                   help="read minibatches from the TFDS files while training (Grain) instead "
+                   "of holding the training set on the device (docs/scale.md)")  # fmt: skip
+    p.add_argument("--memory-budget", type=float, default=None, metavar="MiB",
+                   help="stream when the training set needs more than this (default: half "
+                   "of an accelerator's memory; never on a CPU)")  # fmt: skip
+    add_distributed_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="datasets: list, prepare")
@@ -495,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("models", help="the models, what data they read and their --option's")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="layer table: output shapes, parameters, mult-adds")
     p.add_argument("--model", default="lenet5", choices=models.IMAGE_MODELS)
