@@ -38,10 +38,11 @@ class Config:
     batch_size: int = 128
     lr: float = 0.0002
     optimizer: str = "adam"
+    beta1: float = 0.5  # Adam's β₁: 0.5 as in DCGAN and cs231n's GAN (0.9 collapsed here)
     noise: int = 64
     generator: tuple[int, ...] = (256, 512)
     discriminator: tuple[int, ...] = (512, 256)
-    hidden: str = "leaky_relu"
+    hidden: str = "tanh"
     probe_steps: int = 200
     samples: int = 10000
     classifier: str = ""  # a finished lenet5 run on MNIST (its --out folder); "": no scores
@@ -57,7 +58,8 @@ def probe(train_config: TrainConfig, dataset, steps: int) -> list[dict]:
     model = run.build_model(train_config, data.Shapes.of(dataset))
     key_init, key_data = jax.random.split(jax.random.PRNGKey(train_config.seed))
     params = model.init(key_init)
-    optimizer = train.make_optimizer(train_config.lr, name=train_config.optimizer)
+    optimizer = train.make_optimizer(train_config.lr, name=train_config.optimizer,
+                                     beta1=train_config.beta1)  # fmt: skip
     init_opt_state, step = model.make_step(train_config.grads, optimizer, train_config.l2)
     opt_state, step = init_opt_state(params), jax.jit(step)
     norms = jax.jit(lambda p: gan.generator_grad_norms(model, p, jax.random.PRNGKey(7), 256))
@@ -130,7 +132,7 @@ def main(config: Config, out_dir: str) -> dict:
     for loss in config.losses:
         train_config = TrainConfig(
             dataset=config.dataset, model="gan", batch_size=config.batch_size, lr=config.lr,
-            optimizer=config.optimizer, seed=config.seed, grads=config.grads,
+            optimizer=config.optimizer, beta1=config.beta1, seed=config.seed, grads=config.grads,
             hidden=config.hidden, data_dir=config.data_dir, manual_dir=config.manual_dir,
             checkpoint_secs=0,
             options={"noise": config.noise, "generator": list(config.generator),
