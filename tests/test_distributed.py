@@ -25,13 +25,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20"):
+def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS):
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device each
     return subprocess.Popen(
         [sys.executable, "-m", "jaxnn.cli", "train", "--distributed", "--coordinator",
          f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id",
          str(process_id), "--devices", str(processes), "--coordinator-timeout", timeout,
-         *ARGS, "--out", str(out), *extra],
+         *args, "--out", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
     )  # fmt: skip
 
