@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
-	hinge_vs_softmax conv_backward
+	hinge_vs_softmax conv_backward rnn_memory
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
+	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 
 # The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
 # dependencies (uv --resolution lowest-direct) and the newest, each in its own venv

@@ -314,6 +314,29 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def format_models() -> str:
+    """One line per model: its name, the data layout it reads and its options' defaults."""
+    import inspect
+
+    reads = {"columns": "vectors (n_x,)", "images": "images (n_H, n_W, n_C)",
+             "sequences": "sequences (T, n_x) or token ids (T,); images row by row"}  # fmt: skip
+    lines = []
+    for name in models.MODELS:
+        signature = inspect.signature(models._builders()[name])
+        options = ", ".join(
+            f"{option}={signature.parameters[option].default!r}"
+            for option in models.option_names(name)
+        )
+        lines.append(f"{name:<12} reads {reads[models.LAYOUTS[name]]}\n{'':<12} options: {options}")
+    return "\n".join(lines)
+
+
+def cmd_models(args) -> int:
+    print(format_models())
+    print("set one with --option NAME=VALUE (jaxnn train, jaxnn gradcheck)")
+    return 0
+
+
 def cmd_summary(args) -> int:
     """The layer table of a model: output shape, parameters, multiply-adds per example."""
     from jaxnn.models import convnet
@@ -523,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("models", help="the models, what data they read and their --option's")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="layer table: output shapes, parameters, mult-adds")
     p.add_argument("--model", default="lenet5", choices=models.IMAGE_MODELS)

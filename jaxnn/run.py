@@ -102,6 +102,10 @@ class TrainConfig:
                               "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
         if not isinstance(self.options, dict):
             raise ConfigError("options must be a dict of the model's settings (--option K=V)")
+        flags = sorted(set(self.options) & {"output", "hidden", "init", "layers", "width"})
+        if flags:
+            raise ConfigError(f"set {', '.join(flags)} with its own flag (--{flags[0]}), "
+                              "not --option")  # fmt: skip
         if not (self.width > 0) or math.isinf(self.width):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads
@@ -381,7 +385,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
             and config.model in models.LAYOUTS):  # fmt: skip
         try:
             planned = _plan(config, expected, key_init, mesh)
-            ahead = compiling.submit(_compile, planned)
+            if planned.model.targets != "given":  # given targets: their shape is the data's
+                ahead = compiling.submit(_compile, planned)
         except JaxnnError:  # the same checks run on the loaded data's sizes below
             pass
     try:
