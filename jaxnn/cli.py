@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -196,7 +197,12 @@ def cmd_train(args) -> int:
 
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                                args.coordinator_timeout)  # fmt: skip
-        return distributed.run(lambda: _train(config, out_dir, args), f"jaxnn {args.command}")
+
+        def train_everywhere() -> int:  # --devices: the global count (default: all)
+            devices = distributed.global_devices(args.devices, args.devices != 1)
+            return _train(dataclasses.replace(config, devices=devices), out_dir, args)
+
+        return distributed.run(train_everywhere, f"jaxnn {args.command}")
     return _train(config, out_dir, args)
 
 

@@ -119,6 +119,19 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         ) from None
 
 
+def global_devices(requested: int, given: bool) -> int:
+    """The mesh of a distributed run spans every process's devices: ``--devices`` left out
+    means all of them; a count that leaves a process out is an error."""
+    total = jax.device_count()
+    if not given or requested == total:
+        return total
+    raise ConfigError(
+        f"--devices {requested}: a distributed run trains on every process's devices, "
+        f"{total} here ({jax.process_count()} processes × {jax.local_device_count()}); "
+        f"use --devices {total} or leave it out"
+    )
+
+
 def is_writer() -> bool:
     """The one process that writes the run folder: process 0."""
     return jax.process_index() == 0

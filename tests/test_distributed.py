@@ -25,13 +25,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS):
+def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS,
+          devices=True):  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device each
     return subprocess.Popen(
         [sys.executable, "-m", "jaxnn.cli", "train", "--distributed", "--coordinator",
          f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id",
-         str(process_id), "--devices", str(processes), "--coordinator-timeout", timeout,
-         *args, "--out", str(out), *extra],
+         str(process_id), *(["--devices", str(processes)] if devices else []),
+         "--coordinator-timeout", timeout, *args, "--out", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
     )  # fmt: skip
 
@@ -128,3 +129,12 @@ def test_unreachable_coordinator_is_a_clear_error_within_seconds(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert process.returncode == 7 and "not an address of this machine" in process.stderr
+
+
+def test_devices_of_a_distributed_run_are_all_of_them():
+    from jaxnn import distributed
+    from jaxnn.errors import ConfigError
+
+    assert distributed.global_devices(1, given=False) == distributed.jax.device_count()
+    with pytest.raises(ConfigError, match="every process's devices"):
+        distributed.global_devices(distributed.jax.device_count() + 1, given=True)

@@ -118,11 +118,12 @@ def test_two_processes_stream_their_slices_to_the_single_process_params(tiny_mni
             "--batch-size", "16", "--lr", "0.1", "--seed", "2", "--epochs", "2", "--quiet",
             "--checkpoint-secs", "0", "--stream"]  # fmt: skip
     port = free_port()
-    results = finish([start(i, port, tmp_path / "d", args=args) for i in (0, 1)])
+    # --devices left out: every process's device (2)
+    results = finish([start(i, port, tmp_path / "d", args=args, devices=False) for i in (0, 1)])
     for code, _, err in results:
         assert code == 0, err
     metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
-    assert metrics["streamed"] is True and metrics["processes"] == 2
+    assert metrics["streamed"] is True and metrics["processes"] == 2 and metrics["devices"] == 2
     train_and_evaluate(config(tiny_mnist), str(tmp_path / "m"), progress=False)
     a, b = params_of(tmp_path / "d"), params_of(tmp_path / "m")
     for key in a:
