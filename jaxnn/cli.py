@@ -266,17 +266,29 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sweep(args) -> int:
+    if args.distributed:  # the configurations split over the processes
+        from jaxnn import distributed
 
-    from jaxnn import data, experiment, sweep
-    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
-
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               args.coordinator_timeout)  # fmt: skip
+        return distributed.run(lambda: _sweep(args), f"jaxnn {args.command}")
     request_devices(args.devices)
+    return _sweep(args)
+
+
+def _sweep(args) -> int:
+    from jaxnn import data, distributed, experiment, sweep
+    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
 
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
                          hidden=args.hidden, output=args.output, epochs=args.epochs,
                          batch_size=max(args.batch_size, 1))  # fmt: skip
     config.validate()
+    if args.distributed and args.devices > 1:
+        raise ConfigError("a distributed sweep runs each process's share of the configurations "
+                          "on its one device: leave --devices out, or start one process per "
+                          "device")  # fmt: skip
     configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
                          _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
@@ -286,10 +298,12 @@ def cmd_sweep(args) -> int:
     Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
     X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
                  for A in (ds.X_train, ds.X_test))  # fmt: skip
-    result = sweep.run_sweep(
-        configs, None, X, Y, X_test, Y_test, args.hidden, args.output,
+    result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
+        part, None, X, Y, X_test, Y_test, args.hidden, args.output,
         args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
-    )  # fmt: skip
+    ), configs)  # fmt: skip
+    if not distributed.is_writer():
+        return 0
     dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
@@ -551,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number of cores)",
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
+    add_distributed_arguments(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("models", help="the models, what data they read and their --option's")

@@ -1,6 +1,7 @@
 """Several processes for real: ``jaxnn train --distributed`` as 2 processes on localhost
 (Gloo CPU collectives, one CPU device each), against the single-process run."""
 
+import json
 import os
 import signal
 import socket
@@ -138,3 +139,35 @@ def test_devices_of_a_distributed_run_are_all_of_them():
     assert distributed.global_devices(1, given=False) == distributed.jax.device_count()
     with pytest.raises(ConfigError, match="every process's devices"):
         distributed.global_devices(distributed.jax.device_count() + 1, given=True)
+
+
+def test_sweep_splits_the_configurations_over_processes(tmp_path):
+    """3 configurations over 2 processes (2 + 1, padded): the single-process results;
+    only process 0 writes sweep.json."""
+    from jaxnn import data, sweep
+
+    grid = ["--dataset", "flower", "--layers", "2,4,2", "--seeds", "0,1,2", "--lrs", "0.3",
+            "--l2s", "0", "--epochs", "20"]  # fmt: skip
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    for i in (0, 1):
+        (tmp_path / f"p{i}").mkdir()
+    started = [subprocess.Popen(
+        [sys.executable, "-m", "jaxnn.cli", "sweep", "--distributed", "--coordinator",
+         f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *grid,
+         "--out", "sweep"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path / f"p{i}",
+        env=env) for i in (0, 1)]  # fmt: skip
+    for code, _, err in finish(started):
+        assert code == 0, err
+    assert list((tmp_path / "p1").iterdir()) == []
+    rows = json.loads((tmp_path / "p0" / "sweep" / "sweep.json").read_text())["results"]
+    ds = data.load("flower")
+    Y, Y_test = data.one_hot(ds.labels_train, 2), data.one_hot(ds.labels_test, 2)
+    configs = sweep.grid([0, 1, 2], [0.3], [0.0])
+    alone = sweep.run_sweep(configs, [2, 4, 2], ds.X_train, Y, ds.X_test, Y_test, "tanh",
+                            epochs=20)  # fmt: skip
+    assert [row["seed"] for row in rows] == [0, 1, 2]
+    np.testing.assert_allclose([row["final_cost"] for row in rows], alone.costs[:, -1],
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose([row["test_accuracy"] for row in rows], alone.test_accuracy)
