@@ -118,6 +118,9 @@ def gradcheck_summary(x64: bool = True) -> tuple[list[tuple], bool]:
                     continue  # a one-layer net has no hidden activation
                 report = gradcheck.check_model("mlp", dims, hidden, output, l2=0.01, x64=x64)
                 rows.append(("mlp", hidden if depth > 1 else "—", output, depth, report))
+    for name in gradcheck.GRADCHECK_DEFAULTS:  # the other families at their small sizes
+        report = gradcheck.check_model(name, x64=x64, l2=0.01)
+        rows.append((name, "—", "—", "—", report))
     return rows, all(r[-1].ok for r in rows)
 
 

@@ -223,7 +223,7 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
     input_shape = tuple(input_shape or default_shape)
     num_outputs = num_outputs or default_outputs
     options = {**default_options, **(options or {})}
-    with compat.enable_x64(x64):
+    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
         dtype = jnp.float64 if x64 else jnp.float32
         net = models.build(name, input_shape, num_outputs, **options)
         key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -277,7 +277,8 @@ def check_model(
         )
     if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
         return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
-    with compat.enable_x64(x64):
+    # full float32 matmuls on GPUs too (TensorFloat-32 would add ~1e-4 to every comparison)
+    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
         dtype = jnp.float64 if x64 else jnp.float32
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
         if model in models.IMAGE_MODELS:
