@@ -26,9 +26,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cpu_env() -> dict:
+    """One CPU device per process (JAX_PLATFORMS=cpu: a machine with a GPU runs the CPU
+    path the test checks; no forced host device count)."""
+    return {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"}
+
+
 def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS,
           devices=True):  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device each
+    env = cpu_env()  # one CPU device each
     return subprocess.Popen(
         [sys.executable, "-m", "jaxnn.cli", "train", "--distributed", "--coordinator",
          f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id",
@@ -149,7 +155,7 @@ def test_sweep_splits_the_configurations_over_processes(tmp_path):
     grid = ["--dataset", "flower", "--layers", "2,4,2", "--seeds", "0,1,2", "--lrs", "0.3",
             "--l2s", "0", "--epochs", "20"]  # fmt: skip
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = cpu_env()
     for i in (0, 1):
         (tmp_path / f"p{i}").mkdir()
     started = [subprocess.Popen(
