@@ -147,7 +147,7 @@ def _config_from_args(args):
 
     return TrainConfig(
         dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
-        clip_norm=args.clip_norm,
+        clip_norm=args.clip_norm, beta1=args.beta1,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
         options=parse_options(args.option),
         hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
@@ -504,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="C",
         help="scale each gradient to a global norm of at most C",
     )
+    p.add_argument("--beta1", type=float, default=None,
+                   help="momentum's μ / Adam's β₁ (default 0.9; GANs: 0.5)")  # fmt: skip
     p.add_argument("--decay", type=float, default=1.0, help="lr factor per epoch (1: constant)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)

@@ -42,6 +42,7 @@ class TrainConfig:
     lr: float = 0.1
     optimizer: str = "sgd"  # sgd (the notes'), momentum (0.9) or adam: optax's own
     clip_norm: float | None = None  # scale gradients to at most this global norm
+    beta1: float | None = None  # momentum's μ / Adam's β₁ (None: 0.9)
     epochs: int = 20
     seed: int = 0
     l2: float = 0.0
@@ -109,7 +110,7 @@ class TrainConfig:
         if not (self.width > 0) or math.isinf(self.width):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads
-        train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm)
+        train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm, self.beta1)
         mlp._check_hidden(self.hidden)
         if self.layers is not None:
             if len(self.layers) < 2 or min(self.layers) < 1:
@@ -132,8 +133,24 @@ def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
                             hidden=config.hidden, output=config.output, init=config.init,
                             width=config.width, **config.options)  # fmt: skip
     shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
-    return models.build(config.model, shape, shapes.num_classes, output=config.output,
-                        **config.options)  # fmt: skip
+    return models.build(config.model, shape, shapes.num_classes,
+                        **_shared_settings(config), **config.options)  # fmt: skip
+
+
+def _shared_settings(config: TrainConfig) -> dict:
+    """``--output``, ``--hidden`` and ``--init`` for a model whose builder takes them (the
+    activation, the weight scheme); one it does not take is a ConfigError unless left at its
+    default (an autoencoder has no --output: its loss fixes the output layer)."""
+    accepted = models.option_names(config.model)
+    settings = {"output": config.output, "hidden": config.hidden, "init": config.init}
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    for name, value in settings.items():
+        if name not in accepted and value != defaults[name]:
+            raise ConfigError(
+                f"--{name} {value}: {config.model} has no such setting; its options "
+                f"(--option K=V): {', '.join(accepted)}"
+            )
+    return {name: value for name, value in settings.items() if name in accepted}
 
 
 def _targets(labels: np.ndarray, num_classes: int, output: str, model=None,
@@ -186,7 +203,7 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
         )
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
-                                     config.clip_norm)  # fmt: skip
+                                     config.clip_norm, config.beta1)  # fmt: skip
     init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
         shapes, model, per_epoch, optimizer, init_opt_state,
@@ -259,7 +276,7 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
 RESUME_KEYS = ("dataset", "model", "options", "width", "hidden", "output", "batch_size", "lr",
-               "optimizer", "clip_norm", "seed", "l2", "grads", "decay", "init",
+               "optimizer", "clip_norm", "beta1", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
 
