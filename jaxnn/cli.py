@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -117,6 +118,9 @@ def gradcheck_summary(x64: bool = True) -> tuple[list[tuple], bool]:
                     continue  # a one-layer net has no hidden activation
                 report = gradcheck.check_model("mlp", dims, hidden, output, l2=0.01, x64=x64)
                 rows.append(("mlp", hidden if depth > 1 else "—", output, depth, report))
+    for name in gradcheck.GRADCHECK_DEFAULTS:  # the other families at their small sizes
+        report = gradcheck.check_model(name, x64=x64, l2=0.01)
+        rows.append((name, "—", "—", "—", report))
     return rows, all(r[-1].ok for r in rows)
 
 
@@ -196,7 +200,12 @@ def cmd_train(args) -> int:
 
         distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                                args.coordinator_timeout)  # fmt: skip
-        return distributed.run(lambda: _train(config, out_dir, args), f"jaxnn {args.command}")
+
+        def train_everywhere() -> int:  # --devices: the global count (default: all)
+            devices = distributed.global_devices(args.devices, args.devices != 1)
+            return _train(dataclasses.replace(config, devices=devices), out_dir, args)
+
+        return distributed.run(train_everywhere, f"jaxnn {args.command}")
     return _train(config, out_dir, args)
 
 
@@ -260,17 +269,29 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sweep(args) -> int:
+    if args.distributed:  # the configurations split over the processes
+        from jaxnn import distributed
 
-    from jaxnn import data, experiment, sweep
-    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
-
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               args.coordinator_timeout)  # fmt: skip
+        return distributed.run(lambda: _sweep(args), f"jaxnn {args.command}")
     request_devices(args.devices)
+    return _sweep(args)
+
+
+def _sweep(args) -> int:
+    from jaxnn import data, distributed, experiment, sweep
+    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
 
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
                          hidden=args.hidden, output=args.output, epochs=args.epochs,
                          batch_size=max(args.batch_size, 1))  # fmt: skip
     config.validate()
+    if args.distributed and args.devices > 1:
+        raise ConfigError("a distributed sweep runs each process's share of the configurations "
+                          "on its one device: leave --devices out, or start one process per "
+                          "device")  # fmt: skip
     configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
                          _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
@@ -280,10 +301,12 @@ def cmd_sweep(args) -> int:
     Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
     X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
                  for A in (ds.X_train, ds.X_test))  # fmt: skip
-    result = sweep.run_sweep(
-        configs, None, X, Y, X_test, Y_test, args.hidden, args.output,
+    result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
+        part, None, X, Y, X_test, Y_test, args.hidden, args.output,
         args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
-    )  # fmt: skip
+    ), configs)  # fmt: skip
+    if not distributed.is_writer():
+        return 0
     dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
@@ -547,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number of cores)",
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
+    add_distributed_arguments(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("models", help="the models, what data they read and their --option's")

@@ -119,6 +119,48 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         ) from None
 
 
+def global_devices(requested: int, given: bool) -> int:
+    """The mesh of a distributed run spans every process's devices: ``--devices`` left out
+    means all of them; a count that leaves a process out is an error."""
+    total = jax.device_count()
+    if not given or requested == total:
+        return total
+    raise ConfigError(
+        f"--devices {requested}: a distributed run trains on every process's devices, "
+        f"{total} here ({jax.process_count()} processes × {jax.local_device_count()}); "
+        f"use --devices {total} or leave it out"
+    )
+
+
+def sweep_over_processes(run, configs: list[dict]):
+    """``run(part) -> sweep.SweepResult`` on this process's block of ``configs`` (the
+    configurations are independent: no communication while they train), then every
+    process's costs and accuracies gathered in ``configs``' order
+    (``multihost_utils.process_allgather``). ``params`` stay this process's block's."""
+    processes, index = jax.process_count(), jax.process_index()
+    if processes == 1:
+        return run(configs)
+    from jax.experimental import multihost_utils
+
+    per = -(-len(configs) // processes)
+    mine = configs[index * per : (index + 1) * per] or configs[-1:]
+    result = run(mine + mine[-1:] * (per - len(mine)))  # padded: same shapes everywhere
+
+    def gather(values):
+        return np.asarray(multihost_utils.process_allgather(np.asarray(values)))
+
+    def rows(values):  # (processes, per, ...) -> (len(configs), ...): the padding last
+        return gather(values).reshape(processes * per, *np.shape(values)[1:])[: len(configs)]
+
+    return result._replace(
+        configs=list(configs), costs=rows(result.costs),
+        train_accuracy=rows(result.train_accuracy), test_accuracy=rows(result.test_accuracy),
+        seconds=float(gather(result.seconds).max()),
+        compile_seconds=float(gather(result.compile_seconds).max()),
+        devices=jax.device_count(),
+    )  # fmt: skip
+
+
 def is_writer() -> bool:
     """The one process that writes the run folder: process 0."""
     return jax.process_index() == 0

@@ -1,6 +1,7 @@
 """Several processes for real: ``jaxnn train --distributed`` as 2 processes on localhost
 (Gloo CPU collectives, one CPU device each), against the single-process run."""
 
+import json
 import os
 import signal
 import socket
@@ -25,13 +26,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20"):
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device each
+def cpu_env() -> dict:
+    """One CPU device per process (JAX_PLATFORMS=cpu: a machine with a GPU runs the CPU
+    path the test checks; no forced host device count)."""
+    return {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"}
+
+
+def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS,
+          devices=True):  # fmt: skip
+    env = cpu_env()  # one CPU device each
     return subprocess.Popen(
         [sys.executable, "-m", "jaxnn.cli", "train", "--distributed", "--coordinator",
          f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id",
-         str(process_id), "--devices", str(processes), "--coordinator-timeout", timeout,
-         *ARGS, "--out", str(out), *extra],
+         str(process_id), *(["--devices", str(processes)] if devices else []),
+         "--coordinator-timeout", timeout, *args, "--out", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
     )  # fmt: skip
 
@@ -128,3 +136,44 @@ def test_unreachable_coordinator_is_a_clear_error_within_seconds(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert process.returncode == 7 and "not an address of this machine" in process.stderr
+
+
+def test_devices_of_a_distributed_run_are_all_of_them():
+    from jaxnn import distributed
+    from jaxnn.errors import ConfigError
+
+    assert distributed.global_devices(1, given=False) == distributed.jax.device_count()
+    with pytest.raises(ConfigError, match="every process's devices"):
+        distributed.global_devices(distributed.jax.device_count() + 1, given=True)
+
+
+def test_sweep_splits_the_configurations_over_processes(tmp_path):
+    """3 configurations over 2 processes (2 + 1, padded): the single-process results;
+    only process 0 writes sweep.json."""
+    from jaxnn import data, sweep
+
+    grid = ["--dataset", "flower", "--layers", "2,4,2", "--seeds", "0,1,2", "--lrs", "0.3",
+            "--l2s", "0", "--epochs", "20"]  # fmt: skip
+    port = free_port()
+    env = cpu_env()
+    for i in (0, 1):
+        (tmp_path / f"p{i}").mkdir()
+    started = [subprocess.Popen(
+        [sys.executable, "-m", "jaxnn.cli", "sweep", "--distributed", "--coordinator",
+         f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *grid,
+         "--out", "sweep"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path / f"p{i}",
+        env=env) for i in (0, 1)]  # fmt: skip
+    for code, _, err in finish(started):
+        assert code == 0, err
+    assert list((tmp_path / "p1").iterdir()) == []
+    rows = json.loads((tmp_path / "p0" / "sweep" / "sweep.json").read_text())["results"]
+    ds = data.load("flower")
+    Y, Y_test = data.one_hot(ds.labels_train, 2), data.one_hot(ds.labels_test, 2)
+    configs = sweep.grid([0, 1, 2], [0.3], [0.0])
+    alone = sweep.run_sweep(configs, [2, 4, 2], ds.X_train, Y, ds.X_test, Y_test, "tanh",
+                            epochs=20)  # fmt: skip
+    assert [row["seed"] for row in rows] == [0, 1, 2]
+    np.testing.assert_allclose([row["final_cost"] for row in rows], alone.costs[:, -1],
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose([row["test_accuracy"] for row in rows], alone.test_accuracy)

@@ -106,3 +106,25 @@ def test_fast_read_equals_tfds_decoding(tiny_mnist):
     for a, b in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(a, b)
     assert fast[0].shape == (3, 28, 28, 1) and fast[1].shape == (3, 10)
+
+
+def test_two_processes_stream_their_slices_to_the_single_process_params(tiny_mnist, tmp_path):
+    """2 processes of `jaxnn train --distributed --stream`, each reading its half of every
+    minibatch (a batch of 16 = 8 + 8 rows; the last 12 = 6 + 6), train the single-process
+    in-memory params."""
+    from test_distributed import finish, free_port, start
+
+    args = ["--dataset", "mnist", "--data-dir", tiny_mnist, "--layers", "784,16,10",
+            "--batch-size", "16", "--lr", "0.1", "--seed", "2", "--epochs", "2", "--quiet",
+            "--checkpoint-secs", "0", "--stream"]  # fmt: skip
+    port = free_port()
+    # --devices left out: every process's device (2)
+    results = finish([start(i, port, tmp_path / "d", args=args, devices=False) for i in (0, 1)])
+    for code, _, err in results:
+        assert code == 0, err
+    metrics = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert metrics["streamed"] is True and metrics["processes"] == 2 and metrics["devices"] == 2
+    train_and_evaluate(config(tiny_mnist), str(tmp_path / "m"), progress=False)
+    a, b = params_of(tmp_path / "d"), params_of(tmp_path / "m")
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5)
