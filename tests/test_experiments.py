@@ -52,6 +52,18 @@ TINY = {
     "rnn_mnist": dict(
         dataset="digits", cells="rnn", seeds="0", epochs=1, hidden_size=8, norm_examples=20
     ),
+    "autoencoder": dict(datasets=("digits",), epochs=1, code=2, units=(8,)),
+    "vae": dict(
+        dataset="digits",
+        latents=(2,),
+        units=(8,),
+        epochs=1,
+        importance_samples=3,
+        importance_examples=20,
+    ),  # fmt: skip
+    "gan": dict(
+        dataset="digits", epochs=1, probe_steps=2, noise=2, generator=(8,), discriminator=(8,)
+    ),  # fmt: skip
 }
 
 
