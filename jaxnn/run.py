@@ -146,9 +146,11 @@ def _shared_settings(config: TrainConfig) -> dict:
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
     for name, value in settings.items():
         if name not in accepted and value != defaults[name]:
+            own = [option for option in accepted if option not in settings]
+            flags = [f"--{option}" for option in accepted if option in settings]
             raise ConfigError(
-                f"--{name} {value}: {config.model} has no such setting; its options "
-                f"(--option K=V): {', '.join(accepted)}"
+                f"--{name} {value}: {config.model} has no such setting; its options: "
+                f"--option {'/'.join(own) or '(none)'}" + (f", {', '.join(flags)}" if flags else "")
             )
     return {name: value for name, value in settings.items() if name in accepted}
 
