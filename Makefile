@@ -1,19 +1,26 @@
-# Two-command set-up: `make demo` and `make test` each create .venv and install what they need.
+# Two-command set-up: `make demo` and `make test` each create .venv and install what they need:
+# the pinned, hash-checked set of requirements/lock.txt (`make lock` regenerates it), then
+# jaxnn itself without dependencies; `pip check` fails if the lock no longer satisfies
+# pyproject.toml's ranges (regenerate it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
 
-.PHONY: demo test lint bench experiments check-versions clean
+.PHONY: demo test lint lock bench experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
 	hinge_vs_softmax conv_backward
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
+	@.ci/python-supported $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -60,14 +67,24 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
 
+# Regenerates requirements/lock.txt (uv pip compile --universal --generate-hashes): the base
+# dependencies and every extra except bench and cuda12, one version each for all supported
+# Pythons; then checks that every pin has wheels for Linux x86-64/aarch64 and macOS arm64.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.5'
+	UV=$(BIN)/uv PYTHON=$(BIN)/python .ci/lock
+
 # The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
 # dependencies (uv --resolution lowest-direct) and the newest, each in its own venv
-# (.venv-lowest-3.10, ...), then the test suite. Summary: runs/check-versions/summary.tsv.
-PYTHONS ?= 3.10 3.11 3.12 3.13
+# (.venv-lowest-3.11, ...), then the tests: SUITE=fast (default: the files that exercise the
+# dependencies' APIs, a few minutes per job) or SUITE=full (the whole suite, ~20 min per job).
+# Summary: runs/check-versions/summary.tsv.
+PYTHONS ?= 3.11 3.12 3.13
 RESOLUTIONS ?= lowest newest
+SUITE ?= fast
 check-versions: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[check]'
-	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" UV=$(BIN)/uv .ci/check-versions
+	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" SUITE="$(SUITE)" UV=$(BIN)/uv .ci/check-versions
 
 clean:
 	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build *.egg-info
