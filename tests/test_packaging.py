@@ -89,7 +89,8 @@ def test_python_support_is_declared_the_same_everywhere():
 
 
 def test_the_license_is_an_spdx_expression_and_types_ship():
-    assert PROJECT["license"] == "Apache-2.0"
+    assert PROJECT["license"] == "Apache-2.0" and PROJECT["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().split()[:4] == ["Apache", "License", "Version", "2.0,"]
     assert (ROOT / "jaxnn/py.typed").exists()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "py.typed" in setuptools["package-data"]["jaxnn"]
