@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint lock bench experiments check-versions clean
+.PHONY: demo test lint lock docs bench experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
@@ -32,8 +32,15 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check jaxnn tests experiments bench
-	$(BIN)/ruff format --check jaxnn tests experiments bench
+	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts
+	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts
+
+# The documentation site (mkdocs.yml, docs/): the docs extra is in requirements/lock.txt, so
+# .venv has it; builds offline and strictly into site/ (a broken link or anchor, a page
+# outside the nav, or a `:::` reference to a missing object fails the build). The two
+# variables silence a banner printed by plugins.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
 # and the homework on Fashion-MNIST (needs Debian's dataset-fashion-mnist, or --manual-dir).
@@ -87,4 +94,4 @@ check-versions: $(STAMP)
 	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" SUITE="$(SUITE)" UV=$(BIN)/uv .ci/check-versions
 
 clean:
-	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build *.egg-info
+	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build site *.egg-info

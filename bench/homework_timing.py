@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--manual-dir", default=None, help="MNIST files (see README)")
+    parser.add_argument("--manual-dir", default=None, help="MNIST files (see docs/data.md)")
     parser.add_argument(
         "--out", default=os.path.join(os.path.dirname(__file__), "homework_timing.json")
     )

@@ -99,6 +99,7 @@ class Report(NamedTuple):
     rows: list[LeafReport]
     dtype: str
     tolerances: tuple[float, float]
+    sizes: dict | None = None  # what the model was built with (check_model)
 
     @property
     def ok(self) -> bool:
@@ -200,6 +201,46 @@ def random_problem(key: Array, layer_dims, output: str, m: int, dtype=jnp.float3
 # the sizes ``jaxnn gradcheck --model NAME`` checks at by default: (input_shape, width)
 GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16),
                    "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
+# the other families: (input_shape, num_outputs, options) ``jaxnn gradcheck --model NAME``
+# builds by default (``--option`` overrides options)
+GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
+    "rnn": ((7, 3), 4, {"hidden_size": 5}),
+    "lstm": ((7, 3), 4, {"hidden_size": 5}),
+}
+
+
+def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed: int = 0,
+              l2: float = 0.0, m: int = 4, x64: bool = True,
+              max_per_leaf: int | None = 40) -> Report:  # fmt: skip
+    """Gradient-check model ``name`` of any family through the Model interface
+    (``jaxnn.models.checks``): built at ``GRADCHECK_DEFAULTS[name]`` unless given, params
+    from its ``init`` with biases moved off zero, data from ``jaxnn.models.example``, and a
+    fixed noise key for models whose cost draws noise. A model with several costs (a GAN's
+    two players) gets one block of rows per cost, its leaves named ``cost: leaf``."""
+    from jaxnn import models
+
+    default_shape, default_outputs, default_options = GRADCHECK_DEFAULTS.get(name, ((), 0, {}))
+    input_shape = tuple(input_shape or default_shape)
+    num_outputs = num_outputs or default_outputs
+    options = {**default_options, **(options or {})}
+    with compat.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        net = models.build(name, input_shape, num_outputs, **options)
+        key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, leaf: leaf + 0.1 if str(path[-1]).strip("[]'\"").startswith("b")
+            else leaf, net.init(key_params, dtype),
+        )  # biases off zero, so that no unit sits exactly at a kink  # fmt: skip
+        X, Y = models.example(net, key_data, m, dtype)
+        rows, tolerances = [], None
+        checks = models.checks(net, params, X, Y, l2, key_noise)
+        for label, cost_fn, hand in checks:
+            report = check(cost_fn, params, hand, max_per_leaf=max_per_leaf)
+            tolerances = report.tolerances
+            rows += [r._replace(name=f"{label}: {r.name}") if len(checks) > 1 else r
+                     for r in report.rows]  # fmt: skip
+        sizes = {"input": "x".join(map(str, input_shape)), "outputs": num_outputs, **options}
+        return Report(rows, str(np.dtype(dtype)), tolerances, sizes)
 
 
 def check_model(
@@ -215,9 +256,11 @@ def check_model(
     width: float | None = None,
     num_classes: int = 10,
     max_per_leaf: int | None = 40,
+    options: dict | None = None,
 ) -> Report:
     """Gradient-check ``model`` ("logistic", "mlp" or any of ``jaxnn.models.MODELS``) at a
-    random point with random data.
+    random point with random data. Families other than the MLP and the convolutional
+    networks go through ``check_any`` (with ``input_shape`` and ``options``).
 
     ``x64`` runs the whole check in float64 (inside ``compat.enable_x64``), where the tight
     tolerances apply; otherwise float32. Convolutional models are built at ``input_shape``
@@ -232,6 +275,8 @@ def check_model(
         raise ConfigError(
             f"unknown model {model!r}; choose one of: logistic, {', '.join(models.MODELS)}"
         )
+    if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
+        return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
     with compat.enable_x64(x64):
         dtype = jnp.float64 if x64 else jnp.float32
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))

@@ -32,11 +32,15 @@ def _curves(history, series, ylabel, path, log=False) -> str:
 
 def training_curves(history: list[dict], out_dir: str) -> list[str]:
     """cost.png (train and test cost per epoch, and the mean minibatch cost of each epoch)
-    and accuracy.png (train and test accuracy)."""
+    and one NAME.png per other metric the model reports (accuracy.png for classifiers:
+    train and test accuracy; mse.png, bits_per_char.png, ...)."""
+    names = sorted({key[len("test_"):] for row in history for key in row
+                    if key.startswith("test_") and key != "test_cost"})  # fmt: skip
     return [
         _curves(history, [("minibatch_cost_mean", "minibatch mean", "."),
                           ("cost", "train cost J", "o"), ("test_cost", "test cost", "s")],
                 "cost", os.path.join(out_dir, "cost.png"), log=True),
-        _curves(history, [("train_accuracy", "train", "o"), ("test_accuracy", "test", "s")],
-                "accuracy", os.path.join(out_dir, "accuracy.png")),
+        *(_curves(history, [(f"train_{name}", "train", "o"), (f"test_{name}", "test", "s")],
+                  name.replace("_", " "), os.path.join(out_dir, f"{name}.png"))
+          for name in names),
     ]  # fmt: skip

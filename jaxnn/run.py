@@ -26,12 +26,14 @@ from jaxnn import checkpoint, data, mlp, models, provenance, train
 from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
+EVAL_KEY_SALT = 0x6576616C  # "eval": evaluation noise is fold_in(PRNGKey(seed), this), fixed
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "digits"
-    model: str = "mlp"  # jaxnn.models.MODELS: mlp, lenet5, alexnet, vgg16
+    model: str = "mlp"  # jaxnn.models.MODELS: mlp, lenet5, alexnet, vgg16, rnn, lstm, ...
+    options: dict = dataclasses.field(default_factory=dict)  # the model's own (--option K=V)
     layers: tuple[int, ...] | None = None  # MLP only; None: [n_x, 64, C]
     width: float = 1.0  # convolutional models: channel / hidden-unit multiplier
     hidden: str = "relu"
@@ -72,10 +74,11 @@ class TrainConfig:
                               f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
-        if self.output not in ("softmax", "sigmoid"):
+        if self.output not in ("softmax", "sigmoid", "linear"):
             raise ConfigError(
                 f"--output {self.output!r}: training classifies, so use softmax "
-                "(C classes, cross-entropy) or sigmoid (2 classes, one output unit, BCE)"
+                "(C classes, cross-entropy) or sigmoid (2 classes, one output unit, BCE); "
+                "linear (squared error) is for regression datasets"
             )
         if self.dataset not in data.DATASETS:
             raise ConfigError(
@@ -88,8 +91,11 @@ class TrainConfig:
         if self.model != "mlp" and self.layers is not None:
             raise ConfigError(f"--layers sets the MLP's sizes; {self.model} has its own "
                               "(scale it with --width)")  # fmt: skip
-        if self.model == "mlp" and self.width != 1.0:
-            raise ConfigError("--width scales convolutional models; the MLP takes --layers")
+        if self.model not in models.IMAGE_MODELS and self.width != 1.0:
+            raise ConfigError(f"--width scales convolutional models; {self.model} takes "
+                              "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
+        if not isinstance(self.options, dict):
+            raise ConfigError("options must be a dict of the model's settings (--option K=V)")
         if not (self.width > 0) or math.isinf(self.width):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads
@@ -103,18 +109,41 @@ class TrainConfig:
 
 
 def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
-    """The model ``config`` names, sized for the data: an MLP on columns, a convolutional
-    network on images."""
+    """The model ``config`` names, sized for the data (``models.LAYOUTS``): an MLP on
+    columns, a convolutional network on images, a recurrent one on sequences (an image read
+    row by row); ``config.options`` are the model's own settings."""
+    layout = models.LAYOUTS[config.model]
     if config.model == "mlp":
         return models.build("mlp", shapes.input_shape(1), shapes.num_classes,
                             layers=config.layers, hidden=config.hidden, output=config.output,
-                            init=config.init)  # fmt: skip
-    return models.build(config.model, shapes.input_shape(0), shapes.num_classes,
-                        hidden=config.hidden, output=config.output, init=config.init,
-                        width=config.width)  # fmt: skip
+                            init=config.init, **config.options)  # fmt: skip
+    if layout == "images":
+        return models.build(config.model, shapes.input_shape(0), shapes.num_classes,
+                            hidden=config.hidden, output=config.output, init=config.init,
+                            width=config.width, **config.options)  # fmt: skip
+    shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
+    return models.build(config.model, shape, shapes.num_classes, output=config.output,
+                        **config.options)  # fmt: skip
 
 
-def _targets(labels: np.ndarray, num_classes: int, output: str) -> np.ndarray:
+def _targets(labels: np.ndarray, num_classes: int, output: str, model=None,
+             given=None, m: int | None = None) -> np.ndarray:  # fmt: skip
+    """Y ``(n_y, m)`` for ``model``: one-hot classes (softmax) or 0/1 (sigmoid) from
+    ``labels``, the dataset's own targets (``given``) or none, ``(0, m)``."""
+    if model is not None and model.targets == "none":
+        return np.zeros((0, len(labels) if m is None else m), np.float32)
+    if model is not None and model.targets == "given":
+        if given is None:
+            raise ConfigError(
+                f"{model.name} learns targets that are not classes, and this dataset has "
+                "only classes: use a dataset with targets (adding, text)"
+            )
+        return given
+    if given is not None and model is not None:
+        raise ConfigError(
+            f"this dataset's targets are not classes, and {model.name} is a classifier: "
+            "use a model that learns them (e.g. --model rnn or lstm)"
+        )
     if output == "sigmoid":
         if num_classes != 2:
             raise ConfigError(
@@ -132,8 +161,9 @@ class _Plan(NamedTuple):
     model: models.Model
     per_epoch: int
     optimizer: object
+    init_opt_state: Callable  # params -> opt_state (train.model_step)
     epoch_fn: Callable
-    evaluate: Callable
+    evaluate: Callable  # (params, X_rows, Y_rows, key) -> {metric: value}
     params: dict  # the initial params
 
 
@@ -147,13 +177,11 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
                                      config.clip_norm)  # fmt: skip
-    step = train.make_step(
-        train.make_cost_and_grads(config.grads, l2=config.l2, model=model), optimizer
-    )
+    init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
-        shapes, model, per_epoch, optimizer,
+        shapes, model, per_epoch, optimizer, init_opt_state,
         train.make_epoch(step, shapes.m_train, config.batch_size, mesh, model.example_axis),
-        train.make_evaluate(l2=config.l2, rows=True, model=model),
+        train.make_metrics(model, config.l2, rows=True),
         train.replicate(model.init(key_init), mesh),
     )  # fmt: skip
 
@@ -172,7 +200,7 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
     """Compile the epoch and an evaluation per split size: ``(epoch, {rows: evaluate},
     seconds)``. ``like``: the run's arrays ``(params, opt_state, X_rows, Y_rows)``; without
     them, shapes alone (``jax.ShapeDtypeStruct``), so that this can run before the data is
-    loaded (single device)."""
+    loaded (single device; classifiers and models without targets)."""
     start = time.perf_counter()
     m, model = plan.shapes.m_train, plan.model
 
@@ -181,15 +209,18 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
 
     if like is None:
         params = jax.tree.map(lambda leaf: struct(*leaf.shape, dtype=leaf.dtype), plan.params)
-        like = (params, jax.eval_shape(plan.optimizer.init, params),
-                struct(m, *model.input_shape), struct(m, model.num_outputs))  # fmt: skip
+        n_y = 0 if model.targets == "none" else model.num_outputs
+        like = (params, jax.eval_shape(plan.init_opt_state, params),
+                struct(m, *model.input_shape, dtype=model.input_dtype), struct(m, n_y))  # fmt: skip
     params, opt_state, X_rows, Y_rows = like
-    epoch = plan.epoch_fn.lower(params, opt_state, struct(m, dtype=jnp.int32), X_rows, Y_rows)
+    key = struct(2, dtype=jnp.uint32)
+    epoch = plan.epoch_fn.lower(params, opt_state, struct(m, dtype=jnp.int32), X_rows, Y_rows,
+                                key)  # fmt: skip
     evaluations = {}
     for rows in _eval_rows(plan.shapes):
         X, Y = (struct(rows, *A.shape[1:], dtype=A.dtype, sharding=A.sharding)
                 for A in (X_rows, Y_rows))  # fmt: skip
-        evaluations[rows] = plan.evaluate.lower(params, X, Y).compile()
+        evaluations[rows] = plan.evaluate.lower(params, X, Y, key).compile()
     train.params_finite(plan.params).block_until_ready()  # compiles it for the loop
     return epoch.compile(), evaluations, time.perf_counter() - start
 
@@ -215,7 +246,7 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
-RESUME_KEYS = ("dataset", "model", "width", "hidden", "output", "batch_size", "lr",
+RESUME_KEYS = ("dataset", "model", "options", "width", "hidden", "output", "batch_size", "lr",
                "optimizer", "clip_norm", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
@@ -273,6 +304,7 @@ def train_and_evaluate(
     ckpt_dir = _prepare_out_dir(out_dir, resume)
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
+    key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
     plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
     arrays = _device_arrays(dataset, plan.model, config.output, mesh)
     start_epoch, params, opt_state, key_data, history = _start_or_resume(
@@ -285,21 +317,24 @@ def train_and_evaluate(
         compiled = _compile(plan, (params, opt_state, arrays.X_rows, arrays.Y_rows))
     epoch_fn, evaluations, compile_seconds = compiled
 
-    def evaluate(params, X, Y):
-        return evaluations[X.shape[0]](params, X, Y)
+    def evaluate(params, X, Y) -> dict[str, float]:
+        return {name: float(value) for name, value in
+                evaluations[X.shape[0]](params, X, Y, key_eval).items()}  # fmt: skip
 
     label = f"{dataset.name} {plan.model.describe}"
     params, history, saver = _train_epochs(
         config, plan, epoch_fn, evaluate, arrays, params, opt_state, key_data, start_epoch,
         history, out_dir, ckpt_dir, label, progress,
     )  # fmt: skip
-    final_cost, train_acc, test_acc, plot_paths = _final_evaluation(
+    final_train, final_test, plot_paths = _final_evaluation(
         params, history, arrays, evaluate, saver, out_dir
     )
     metrics = {
         "dataset": dataset.name, "model": config.model, "describe": plan.model.describe,
         "layers": _layers(plan), "epochs": config.epochs,
-        "test_accuracy": test_acc, "train_accuracy": train_acc, "final_cost": final_cost,
+        **{f"test_{name}": value for name, value in final_test.items()},
+        **{f"train_{name}": value for name, value in final_train.items() if name != "cost"},
+        "final_cost": final_train["cost"],
         "train_seconds": sum(row["seconds"] for row in history),
         "compile_seconds": compile_seconds, "compiled_while_loading": compiled_ahead,
         "data_seconds": data_seconds, "steps_per_epoch": plan.per_epoch,
@@ -321,7 +356,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
     data of other sizes (a --manual-dir subset) is planned and compiled for afterwards."""
     expected, ahead, planned = data.DATASETS[config.dataset].shapes, None, None
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    if expected is not None and mesh is None:
+    if (expected is not None and mesh is None and expected.sequence_shape is None
+            and config.model in models.LAYOUTS):  # fmt: skip
         try:
             planned = _plan(config, expected, key_init, mesh)
             ahead = compiling.submit(_compile, planned)
@@ -347,18 +383,19 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
 def _device_arrays(dataset: data.Dataset, model: models.Model, output: str, mesh) -> _Arrays:
     """The splits in the model's layout, as rows on the device (replicated over a mesh)."""
 
-    def split(X, labels, count=None):
-        Y = _targets(labels, dataset.num_classes, output)
+    def split(X, labels, given, count=None):
+        Y = _targets(labels, dataset.num_classes, output, model, given, X.shape[1])
         if count is not None:
-            X, Y = X[:, :count], Y[:, :count]
-        X = data.in_layout(X, dataset.image_shape, model.example_axis)
+            X, Y = X[:, :count], Y[..., :count]
+        X = data.in_layout(X, model.input_shape, model.example_axis)
         return train.device_rows(X, Y, model.example_axis)
 
     # per-epoch train metrics on a fixed subset: a full pass over 60 000 examples each epoch
     # would cost half as much as the epoch's training; metrics.json has the full set at the end
-    arrays = (*split(dataset.X_train, dataset.labels_train),
-              *split(dataset.X_test, dataset.labels_test),
-              *split(dataset.X_train, dataset.labels_train, EVAL_SUBSET))  # fmt: skip
+    arrays = (*split(dataset.X_train, dataset.labels_train, dataset.Y_train),
+              *split(dataset.X_test, dataset.labels_test, dataset.Y_test),
+              *split(dataset.X_train, dataset.labels_train, dataset.Y_train,
+                     EVAL_SUBSET))  # fmt: skip
     return _Arrays(*train.replicate(arrays, mesh))
 
 
@@ -366,7 +403,7 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     """``(start_epoch, params, opt_state, key_data, history)``: the initial state, or the
     last checkpoint's with the history up to it (history.jsonl rewritten to match)."""
     params = plan.params
-    opt_state = plan.optimizer.init(params)
+    opt_state = plan.init_opt_state(params)
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
@@ -410,8 +447,10 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
         for epoch in bar:
             t0 = time.perf_counter()
             order = train.epoch_order(key_data, epoch, m)
-            new_params, new_opt_state, costs = epoch_fn(params, opt_state, order, arrays.X_rows,
-                                                        arrays.Y_rows)  # fmt: skip
+            new_params, new_opt_state, costs = epoch_fn(
+                params, opt_state, order, arrays.X_rows, arrays.Y_rows,
+                train.epoch_key(key_data, epoch),
+            )  # fmt: skip
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0
             _check_finite(costs, new_params, epoch, config.lr)
@@ -420,13 +459,9 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                    "seconds": seconds}  # fmt: skip
             last = epoch + 1 == config.epochs
             if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-                cost, train_acc = (float(v) for v in evaluate(params, arrays.X_sub, arrays.Y_sub))
-                test_cost, test_acc = (float(v) for v in evaluate(params, arrays.X_test,
-                                                                  arrays.Y_test))  # fmt: skip
-                row.update(cost=cost, test_cost=test_cost, train_accuracy=train_acc,
-                           test_accuracy=test_acc)  # fmt: skip
-                bar.set_postfix(cost=f"{cost:.4f}", acc=f"{train_acc:.3f}",
-                                test=f"{test_acc:.3f}")  # fmt: skip
+                row.update(_named(evaluate(params, arrays.X_sub, arrays.Y_sub), "train"))
+                row.update(_named(evaluate(params, arrays.X_test, arrays.Y_test), "test"))
+                bar.set_postfix(_progress(row))
             history.append(row)
             with open(history_path, "a") as file:
                 file.write(json.dumps(row) + "\n")
@@ -443,22 +478,41 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     return params, history, saver
 
 
+def _named(metrics: dict, split: str) -> dict:
+    """History names: the train subset's cost is ``cost``, every other metric
+    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...)."""
+    return {(name if (split, name) == ("train", "cost") else f"{split}_{name}"): value
+            for name, value in metrics.items()}  # fmt: skip
+
+
+def _progress(row: dict) -> dict:
+    """The progress bar's postfix: the cost and up to two other metrics, train and test."""
+    shown = {"cost": f"{row['cost']:.4f}"}
+    for key in [k for k in row if k.startswith("test_") and k != "test_cost"][:2]:
+        name = key[len("test_") :]
+        shown[name[:8]] = f"{row.get('train_' + name, float('nan')):.3f}"
+        shown["test_" + name[:8]] = f"{row[key]:.3f}"
+    return shown
+
+
 def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir):
     """The whole training set once, at the end, while the last checkpoint and the plots are
     written in background threads (XLA and the file writes release the GIL). Returns
-    ``(final_cost, train_accuracy, test_accuracy, plot_paths)``."""
+    ``(train_metrics, test_metrics, plot_paths)``: the whole training set's, and the test
+    set's as the last epoch evaluated it."""
     plotting = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         plotted = plotting.submit(_plots, list(history), out_dir)
         try:
-            final_cost, train_acc = (float(v) for v in evaluate(params, arrays.X_rows,
-                                                                arrays.Y_rows))  # fmt: skip
-            test_acc = history[-1].get("test_accuracy") if history else None
-            if test_acc is None:  # no epoch ran (or a resumed run ended on an unevaluated one)
-                test_acc = float(evaluate(params, arrays.X_test, arrays.Y_test)[1])
+            final_train = evaluate(params, arrays.X_rows, arrays.Y_rows)
+            last = history[-1] if history else {}
+            final_test = {name[len("test_"):]: value for name, value in last.items()
+                          if name.startswith("test_")}  # fmt: skip
+            if not final_test:  # no epoch ran (or a resumed run ended on an unevaluated one)
+                final_test = evaluate(params, arrays.X_test, arrays.Y_test)
         finally:
             saver.close()
-        return final_cost, train_acc, test_acc, plotted.result()
+        return final_train, final_test, plotted.result()
     finally:
         plotting.shutdown(wait=True)
 

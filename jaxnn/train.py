@@ -79,19 +79,35 @@ def make_optimizer(
     return optimizer
 
 
-def make_step(cost_and_grads: CostAndGrads, optimizer: optax.GradientTransformation):
+def make_step(
+    cost_and_grads: CostAndGrads, optimizer: optax.GradientTransformation,
+    stochastic: bool = False,
+):  # fmt: skip
     """One gradient-descent step: ``θ ← θ − α ∇J(θ)`` via optax. Returns ``step(params,
-    opt_state, X, Y) -> (params, opt_state, J)`` (not jitted: it is traced into epochs).
+    opt_state, X, Y, key=None) -> (params, opt_state, J)`` (not jitted: it is traced into
+    epochs). ``stochastic``: the cost draws noise, and gets the step's ``key``.
 
     A non-finite gradient at step k makes the params, and so the cost of step k + 1,
     non-finite; ``params_finite`` checks the params after an epoch for the last step."""
 
-    def step(params, opt_state, X, Y):
-        J, grads = cost_and_grads(params, X, Y)
+    def step(params, opt_state, X, Y, key=None):
+        if stochastic:
+            J, grads = cost_and_grads(params, X, Y, key=key)
+        else:
+            J, grads = cost_and_grads(params, X, Y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, J
 
     return step
+
+
+def model_step(model, grads: str, optimizer: optax.GradientTransformation, l2: float = 0.0):
+    """``(init_opt_state, step)`` for ``model``: its own (``Model.make_step``: a GAN's two
+    players) or one optax step on its cost with the ``grads`` gradients."""
+    if model.make_step is not None:
+        return model.make_step(grads, optimizer, l2)
+    cost_and_grads = make_cost_and_grads(grads, l2=l2, model=model)
+    return optimizer.init, make_step(cost_and_grads, optimizer, model.stochastic)
 
 
 @jax.jit
@@ -115,9 +131,10 @@ def device_rows(X: Array, Y: Array, example_axis: int = 1) -> tuple[Array, Array
     def rows(A, axis):  # numpy column views of row-major data transpose back for free
         if axis == 0:
             return jnp.asarray(A)
-        return jnp.asarray(np.asarray(A).T if isinstance(A, np.ndarray) else jnp.asarray(A).T)
+        xp = np if isinstance(A, np.ndarray) else jnp
+        return jnp.asarray(xp.moveaxis(A, axis, 0))
 
-    return rows(X, example_axis), rows(Y, 1)
+    return rows(X, example_axis), rows(Y, np.ndim(Y) - 1)
 
 
 def to_layout(A_rows: Array, example_axis: int) -> Array:
@@ -161,15 +178,17 @@ def replicate(tree, mesh):
 
 
 def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
-    """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows) -> (params, opt_state,
-    costs)``.
+    """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows, key=None) -> (params,
+    opt_state, costs)``.
 
     The data (from ``device_rows``) stays on the device; ``order`` is the epoch's permutation
     of the m examples (``epoch_order``). The full minibatches run in one ``lax.scan``, then one
     step on the last partial batch. ``costs`` (steps_per_epoch,) holds the minibatch cost J
-    before each step. With a ``mesh`` (``data_mesh``), each minibatch's examples are split
-    over its devices (the batch size must be a multiple of the device count). X's minibatches
-    reach ``step`` with their examples on ``example_axis`` (1: columns, 0: images).
+    before each step. ``key`` (the epoch's, ``epoch_key``): step i gets ``fold_in(key, i)``
+    (for models whose cost draws noise; others ignore it). With a ``mesh`` (``data_mesh``),
+    each minibatch's examples are split over its devices (the batch size must be a multiple
+    of the device count). X's minibatches reach ``step`` with their examples on
+    ``example_axis`` (1: columns or token ids, 0: images, 2: sequences of vectors).
     """
     if batch_size < 1:
         raise ConfigError(f"batch size must be ≥ 1; got {batch_size}")
@@ -195,24 +214,29 @@ def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
         return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
 
     @jax.jit
-    def epoch(params, opt_state, order, X_rows, Y_rows):
+    def epoch(params, opt_state, order, X_rows, Y_rows, key=None):
         full = num_full * batch_size
 
-        def minibatch(indices):  # rows -> the model's layout; Y as (n_y, batch) columns
+        def minibatch(indices):  # rows -> the model's layout; Y's examples on its last axis
             X = to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
-            Y = jnp.take(Y_rows, indices, axis=0).T
-            return shard(X, example_axis), shard(Y, 1)
+            Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
+            return shard(X, example_axis), shard(Y, Y.ndim - 1)
 
-        def body(carry, indices):
-            params, opt_state = carry
-            params, opt_state, J = step(params, opt_state, *minibatch(indices))
+        def step_key(i):
+            return None if key is None else jax.random.fold_in(key, i)
+
+        def body(carry, xs):
+            (params, opt_state), (i, indices) = carry, xs
+            params, opt_state, J = step(params, opt_state, *minibatch(indices), step_key(i))
             return (params, opt_state), J
 
         (params, opt_state), costs = jax.lax.scan(
-            body, (params, opt_state), order[:full].reshape(num_full, batch_size)
-        )
+            body, (params, opt_state),
+            (jnp.arange(num_full), order[:full].reshape(num_full, batch_size)),
+        )  # fmt: skip
         if remainder:
-            params, opt_state, J = step(params, opt_state, *minibatch(order[full:]))
+            params, opt_state, J = step(params, opt_state, *minibatch(order[full:]),
+                                        step_key(num_full))  # fmt: skip
             costs = jnp.concatenate([costs, J[None]])
         return params, opt_state, costs
 
@@ -258,6 +282,23 @@ def make_evaluate(
     return evaluate
 
 
+def make_metrics(model, l2: float = 0.0, rows: bool = False):
+    """A jitted ``metrics(params, X, Y, key=None) -> {name: value}`` on a whole split for
+    any ``model`` (``jaxnn.models.metrics``: cost and accuracy for classifiers; a model's
+    own, e.g. bits per character, negative ELBO). ``rows=True``: X and Y as from
+    ``device_rows``. ``key``: the noise of stochastic models (fixed, so that evaluations are
+    comparable across epochs)."""
+    from jaxnn import models
+
+    @jax.jit
+    def metrics(params, X, Y, key=None):
+        if rows:
+            X, Y = to_layout(X, model.example_axis), jnp.moveaxis(Y, 0, -1)
+        return models.metrics(model, params, X, Y, l2, key)
+
+    return metrics
+
+
 def fit(
     params: dict,
     X: Array,
@@ -268,20 +309,23 @@ def fit(
     batch_size: int | None = None,
     key: Array | None = None,
     example_axis: int = 1,
+    stochastic: bool = False,
 ) -> tuple[dict, list[float]]:
     """Train in memory for ``epochs`` epochs (``batch_size=None``: full batch); returns the
     params and the mean minibatch cost of each epoch. For experiments and notebooks;
     ``jaxnn.run.train_and_evaluate`` adds evaluation, files and checkpoints. Image models:
-    ``X (m, n_H, n_W, n_C)`` and ``example_axis=0``."""
+    ``X (m, n_H, n_W, n_C)`` and ``example_axis=0``. ``stochastic``: ``cost_and_grads``
+    takes ``key=`` (step i of epoch e gets ``fold_in(epoch_key(key, e), i)``)."""
     m = X.shape[example_axis]
     key = jax.random.PRNGKey(0) if key is None else key
-    epoch = make_epoch(make_step(cost_and_grads, optimizer), m, batch_size or m,
+    epoch = make_epoch(make_step(cost_and_grads, optimizer, stochastic), m, batch_size or m,
                        example_axis=example_axis)  # fmt: skip
     opt_state = optimizer.init(params)
     X_rows, Y_rows = device_rows(X, Y, example_axis)
     history = []
     for index in range(epochs):
         order = epoch_order(key, index, m)
-        params, opt_state, costs = epoch(params, opt_state, order, X_rows, Y_rows)
+        step_keys = epoch_key(key, index) if stochastic else None
+        params, opt_state, costs = epoch(params, opt_state, order, X_rows, Y_rows, step_keys)
         history.append(float(jnp.mean(costs)))
     return params, history

@@ -682,7 +682,7 @@ def _counterexample(row: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    """The README's "What the notes get wrong" table, generated from the report rows."""
+    """The "What the notes get wrong" table of docs/notes.md, generated from the report rows."""
     counts = {s: sum(r["status"] == s for r in rows) for s in ("holds", "fails", "unverified")}
     lines = [
         f"{counts['holds']} hold, {counts['fails']} fail, {counts['unverified']} unverified. "

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from jaxnn.data import features, synthetic
+from jaxnn.data import features, sequences, synthetic
 from jaxnn.data.features import one_hot
 from jaxnn.errors import ConfigError, DatasetUnavailableError
 
@@ -30,13 +30,18 @@ DEBIAN_FOLDERS = {
 
 class Dataset(NamedTuple):
     name: str
-    X_train: np.ndarray  # (n_x, m_train) float32, one example per column
-    labels_train: np.ndarray  # (m_train,) int32
+    X_train: np.ndarray  # (n_x, m_train) float32 (or int32 token ids), one example per column
+    labels_train: np.ndarray  # (m_train,) int32 classes (empty for datasets with Y_train)
     X_test: np.ndarray
     labels_test: np.ndarray
-    num_classes: int
+    num_classes: int  # classes (or the vocabulary size of token datasets)
     source: str
     image_shape: tuple[int, int, int] | None = None  # (n_H, n_W, n_C) of image datasets
+    # sequence datasets: one example's (T, n_x) (or (T,) token ids) behind its n_x = T·n_x column
+    sequence_shape: tuple[int, ...] | None = None
+    # targets that are not classes (regression values, next tokens): (n_y, m) columns
+    Y_train: np.ndarray | None = None
+    Y_test: np.ndarray | None = None
 
     @property
     def n_x(self) -> int:
@@ -51,11 +56,26 @@ class Shapes(NamedTuple):
     n_x: int
     num_classes: int
     image_shape: tuple[int, int, int] | None = None
+    sequence_shape: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, dataset: Dataset) -> Shapes:
         return cls(dataset.X_train.shape[1], dataset.X_test.shape[1], dataset.n_x,
-                   dataset.num_classes, dataset.image_shape)  # fmt: skip
+                   dataset.num_classes, dataset.image_shape,
+                   dataset.sequence_shape)  # fmt: skip
+
+    def sequences(self) -> tuple[int, ...]:
+        """One example as a sequence: the dataset's own ``sequence_shape`` (``(T, n_x)`` or
+        ``(T,)`` tokens), or an image read row by row: ``(n_H, n_W·n_C)``."""
+        if self.sequence_shape is not None:
+            return tuple(self.sequence_shape)
+        if self.image_shape is not None:
+            n_H, n_W, n_C = self.image_shape
+            return (n_H, n_W * n_C)
+        raise ConfigError(
+            "this dataset holds neither sequences nor images: a recurrent model needs one "
+            "(adding, text, or an image dataset read row by row: digits, mnist, fashion_mnist)"
+        )
 
     def input_shape(self, example_axis: int = 1) -> tuple[int, ...]:
         """One example's shape in a model's layout: ``(n_x,)`` for columns (example_axis 1),
@@ -70,14 +90,18 @@ class Shapes(NamedTuple):
         return tuple(self.image_shape)
 
 
-def in_layout(X: np.ndarray, image_shape, example_axis: int = 1) -> np.ndarray:
-    """``X (n_x, m)`` columns in a model's layout: unchanged for ``example_axis = 1``, images
-    ``(m, n_H, n_W, n_C)`` for ``example_axis = 0`` (a free reshape of the row-major data the
-    loaders keep behind their column views)."""
-    if example_axis == 1:
-        return X
-    shape = Shapes(X.shape[1], 0, X.shape[0], 0, image_shape).input_shape(0)
-    return X.T.reshape(X.shape[1], *shape)
+def in_layout(X: np.ndarray, shape, example_axis: int = 1) -> np.ndarray:
+    """``X (n_x, m)`` columns in a model's layout, one example of ``shape`` each: unchanged
+    for vectors (``example_axis = 1``, shape ``(n_x,)`` or None), images
+    ``(m, n_H, n_W, n_C)`` for ``example_axis = 0``, sequences ``(T, n_x, m)`` for
+    ``example_axis = 2`` (token ids ``(T, m)``: example_axis 1). The reshape is free on the
+    row-major data the loaders keep behind their column views."""
+    if shape is None or (example_axis == 1 and len(shape) == 1):
+        if example_axis == 1:
+            return X
+        shape = Shapes(X.shape[1], 0, X.shape[0], 0, None).input_shape(0)  # explains
+    rows = X.T.reshape(X.shape[1], *shape)
+    return rows if example_axis == 0 else np.moveaxis(rows, 0, example_axis)
 
 
 class DatasetSpec(NamedTuple):
@@ -336,6 +360,19 @@ DATASETS: dict[str, DatasetSpec] = {
     "flower": DatasetSpec(
         "planar flower, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
         _synthetic_loader("flower", synthetic.planar_flower), Shapes(800, 200, 2, 2),
+    ),
+    "adding": DatasetSpec(
+        "the adding problem, T = 50: 10000 / 1000 sequences of (value, marker) pairs, target "
+        "the sum of the two marked values", "synthetic (seeds 0, 1)",
+        sequences.load_adding(50), Shapes(10000, 1000, 100, 1, None, (50, 2)),
+    ),
+    "adding200": DatasetSpec(
+        "the adding problem, T = 200 (as adding)", "synthetic (seeds 0, 1)",
+        sequences.load_adding(200), Shapes(10000, 1000, 400, 1, None, (200, 2)),
+    ),
+    "text": DatasetSpec(
+        "English text, sequences of 100 characters -> the next characters (90% / 10%)",
+        "the standard library's pydoc_data.topics (no network)", sequences.load_text,
     ),
     "moons": DatasetSpec(
         "two moons, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",

@@ -185,9 +185,11 @@ def conv_backward_explicit(
 ) -> tuple[Array | None, Array, Array]:
     """``(dA_prev, dW, db)`` by the formulas, one kernel offset (p, q) at a time:
 
-    dW[p, q] = Σ_{i,h,w} P[i, h·s+p, w·s+q, :]ᵀ dZ[i, h, w, :]     (n_C_prev, n_C)
-    dP[:, h·s+p, w·s+q, :] += dZ @ W[p, q]ᵀ                        for every (h, w)
-    db = Σ_{i,h,w} dZ
+        dW[p, q] = Σ_{i,h,w} P[i, h·s+p, w·s+q, :]ᵀ dZ[i, h, w, :]     (n_C_prev, n_C)
+        dP[:, h·s+p, w·s+q, :] += dZ @ W[p, q]ᵀ                        for every (h, w)
+        db = Σ_{i,h,w} dZ
+
+    ``conv_backward`` computes the same with XLA convolutions.
     """
     P, W, stride, pads = cache
     f, _, n_C_prev, n_C = W.shape

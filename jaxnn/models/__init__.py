@@ -9,15 +9,36 @@ A ``Model`` is a bundle of pure functions over a params pytree, with its sizes b
     autodiff_cost_and_grads(params, X, Y, l2=0.0) -> (J, grads)   jax.value_and_grad(cost)
 
 ``X`` is in the model's layout: ``example_axis = 1`` for column models (``X (n_x, m)``, the
-MLP) and ``0`` for image models (``X (m, n_H, n_W, n_C)``); ``Y`` is always ``(n_y, m)``
-(one-hot columns for softmax). ``jaxnn.data`` delivers data in either layout; the training
-loop (``jaxnn.train``), ``jaxnn.run``, ``jaxnn.sweep`` and ``jaxnn.gradcheck`` take any Model.
+MLP; ``X (T, m)`` token ids), ``0`` for image models (``X (m, n_H, n_W, n_C)``) and ``2`` for
+sequences of vectors (``X (T, n_x, m)``: step t is the columns ``X[t]``). ``Y`` holds the
+examples on its last axis: ``(n_y, m)`` one-hot columns for classifiers, ``(T, m)`` next
+tokens, ``(0, m)`` for models that learn from X alone. ``jaxnn.data`` delivers data in these
+layouts; the training loop (``jaxnn.train``), ``jaxnn.run``, ``jaxnn.sweep`` and
+``jaxnn.gradcheck`` take any Model.
+
+Beyond classifiers, a model says what it needs through the optional fields (their defaults
+are a classifier's):
+
+    targets: "labels" (one-hot or 0/1 from the dataset's classes), "given" (the dataset's own
+        targets: regression values, next tokens) or "none" (autoencoders, GANs: Y is (0, m))
+    stochastic: True when the cost draws noise (a VAE's ε, a GAN's z): cost, cost_and_grads,
+        autodiff_cost_and_grads and metrics then take ``key=`` (one key per step, drawn by
+        the training loop from the run's seed)
+    metrics(params, X, Y, l2=0.0[, key]) -> {name: scalar}: what evaluation reports
+        (default ``{"cost", "accuracy"}``)
+    make_step(grads, optimizer, l2) -> (init_opt_state, step): a model whose update is not
+        one optimizer step on one cost (a GAN's alternating steps) builds its own;
+        ``step(params, opt_state, X, Y, key) -> (params, opt_state, J)``
+    example(key, m, dtype) -> (X, Y): random data of this model's form (gradient checks)
+    checks(params, X, Y, l2, key) -> [(label, cost_fn, hand_grads)]: what gradcheck compares
+        (default: the cost against ``cost_and_grads``)
 
 ``build(name, input_shape, num_classes, **options)`` makes one; ``MODELS`` lists the names.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -43,12 +64,53 @@ class Model(NamedTuple):
     autodiff_cost_and_grads: Callable
     summary: Callable | None = None  # () -> [jaxnn.layers.sequential.Row]
     net: tuple | None = None  # layer-built models: the named layers (jaxnn.layers.sequential)
+    input_dtype: str = "float32"  # int32 for token ids
+    targets: str = "labels"  # labels | given | none (see the module docstring)
+    stochastic: bool = False  # cost functions take key=
+    metrics: Callable | None = None
+    make_step: Callable | None = None
+    example: Callable | None = None
+    checks: Callable | None = None
+    options: dict | None = None  # the builder's options, as config.json records them
 
     def batch_shape(self, m: int) -> tuple[int, ...]:
         """The shape of X holding m examples in this model's layout."""
         shape = list(self.input_shape)
         shape.insert(self.example_axis, m)
         return tuple(shape)
+
+
+def metrics(model: Model, params, X: Array, Y: Array, l2: float = 0.0, key=None) -> dict:
+    """What evaluation reports for ``model``: its own ``metrics`` or, for a classifier,
+    ``{"cost": J, "accuracy": fraction correct}``."""
+    kw = {"key": key} if model.stochastic else {}
+    if model.metrics is not None:
+        return dict(model.metrics(params, X, Y, l2, **kw))
+    return {"cost": model.cost(params, X, Y, l2, **kw), "accuracy": accuracy(model, params, X, Y)}
+
+
+def example(model: Model, key, m: int, dtype=jnp.float32) -> tuple[Array, Array]:
+    """Random ``(X, Y)`` of ``model``'s form for gradient checks: its own ``example``, or
+    X ~ N(0, 1) in its layout with one-hot (softmax) or 0/1 (sigmoid) targets."""
+    if model.example is not None:
+        return model.example(key, m, dtype)
+    key_x, key_y = jax.random.split(key)
+    X = jax.random.normal(key_x, model.batch_shape(m), dtype)
+    if model.output == "sigmoid":
+        return X, jax.random.bernoulli(key_y, 0.5, (model.num_outputs, m)).astype(dtype)
+    labels = jax.random.randint(key_y, (m,), 0, model.num_outputs)
+    return X, jax.nn.one_hot(labels, model.num_outputs, dtype=dtype).T
+
+
+def checks(model: Model, params, X: Array, Y: Array, l2: float = 0.0, key=None) -> list:
+    """``[(label, cost_fn(params) -> J, hand_grads)]``: the gradients ``jaxnn.gradcheck``
+    compares with ``jax.grad`` and finite differences (one cost for most models; a GAN has
+    one per player)."""
+    if model.checks is not None:
+        return list(model.checks(params, X, Y, l2, key))
+    kw = {"key": key} if model.stochastic else {}
+    _, hand = jax.jit(functools.partial(model.cost_and_grads, **kw))(params, X, Y, l2)
+    return [("cost", lambda p: model.cost(p, X, Y, l2, **kw), hand)]
 
 
 def predict(model: Model, params, X: Array) -> Array:
@@ -72,26 +134,49 @@ def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
 
 
 def _builders() -> dict[str, Callable[..., Model]]:
-    from jaxnn.models import convnet, mlp
+    from jaxnn.models import convnet, mlp, recurrent
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
-            "vgg16": convnet.vgg16}  # fmt: skip
+            "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm}  # fmt: skip
 
 
-MODELS = ("mlp", "lenet5", "alexnet", "vgg16")
+MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm")
 IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
+# what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
+# "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
+LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
+           "rnn": "sequences", "lstm": "sequences"}  # fmt: skip
 
 
 def build(name: str, input_shape, num_classes: int, **options) -> Model:
-    """The model ``name`` for examples of ``input_shape`` and ``num_classes`` classes.
+    """The model ``name`` for examples of ``input_shape`` and ``num_classes`` classes (or
+    outputs, or vocabulary size).
 
     options: ``output`` (softmax | sigmoid), ``hidden`` (the activation), ``init`` (weight
     scheme); MLP: ``layers`` (the full layer_dims); CNNs: ``width`` (channel and hidden-unit
-    multiplier), ``conv_backward`` (fast | explicit)."""
+    multiplier), ``conv_backward`` (fast | explicit); other families: their builder's
+    keyword arguments (``jaxnn models`` lists them). An option the model does not take is a
+    ``ConfigError`` naming the ones it does."""
     builders = _builders()
     if name not in builders:
         raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return builders[name](tuple(int(n) for n in input_shape), int(num_classes), **options)
+    builder = builders[name]
+    accepted = option_names(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"{name} takes no option {', '.join(unknown)}; its options: {', '.join(accepted)}"
+        )
+    return builder(tuple(int(n) for n in input_shape), int(num_classes), **options)
 
 
-__all__ = ["IMAGE_MODELS", "MODELS", "Model", "accuracy", "build", "predict"]
+def option_names(name: str) -> list[str]:
+    """The keyword options model ``name``'s builder takes (after input shape and classes)."""
+    import inspect
+
+    parameters = list(inspect.signature(_builders()[name]).parameters.values())[2:]
+    return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+__all__ = ["IMAGE_MODELS", "LAYOUTS", "MODELS", "Model", "accuracy", "build", "checks", "example",
+           "metrics", "option_names", "predict"]  # fmt: skip

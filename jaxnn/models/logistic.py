@@ -1,6 +1,7 @@
 """Logistic regression as in the notes (§1): params ``{"w": (n_x, 1), "b": scalar}``.
 
-z = wᵀx + b,  a = σ(z),  L(a, y) = −(y log a + (1−y) log(1−a)),  J = (1/m) Σ_i L(a⁽ⁱ⁾, y⁽ⁱ⁾).
+    z = wᵀx + b,  a = σ(z),  L(a, y) = −(y log a + (1−y) log(1−a)),  J = (1/m) Σ_i L(a⁽ⁱ⁾, y⁽ⁱ⁾).
+
 X is (n_x, m), Y is (1, m): one example per column.
 """
 
@@ -62,13 +63,15 @@ def grads(params: dict, X: Array, Y: Array) -> dict[str, Array]:
 
 
 def grads_loop(params: dict, X: Array, Y: Array) -> dict[str, Array]:
-    """The notes' per-example loop (n-feature version, dw a vector), compiled by lax.fori_loop::
+    """The notes' per-example loop (n-feature version, dw a vector), compiled by lax.fori_loop:
 
-    dw = 0; db = 0
-    for i = 1..m:
-        z(i) = wᵀx(i) + b;  a(i) = σ(z(i));  dz(i) = a(i) − y(i)
-        dw += x(i) dz(i);   db += dz(i)
-    dw /= m; db /= m
+        dw = 0; db = 0
+        for i = 1..m:
+            z(i) = wᵀx(i) + b;  a(i) = σ(z(i));  dz(i) = a(i) − y(i)
+            dw += x(i) dz(i);   db += dz(i)
+        dw /= m; db /= m
+
+    Equal to ``grads`` and to ``jax.grad`` (tested).
     """
     _check(params, X, Y)
     m = X.shape[1]

@@ -6,13 +6,11 @@ Params are the flat dict ``{"W1", "b1", …, "WL", "bL"}``; gradients use the sa
 
 The output activation fixes the loss (the pairs for which ``dZ[L] = A[L] − Y``):
 
-====================  ==================================================
-output                loss (``jaxnn.losses``)
-====================  ==================================================
-``"sigmoid"``         ``binary_cross_entropy_with_logits`` (Y in {0, 1})
-``"softmax"``         ``softmax_cross_entropy`` (Y one-hot, (C, m))
-``"linear"``          ``squared_error`` (regression)
-====================  ==================================================
+| output          | loss (``jaxnn.losses``)                                 |
+|-----------------|---------------------------------------------------------|
+| ``"sigmoid"``   | ``binary_cross_entropy_with_logits`` (Y in {0, 1})      |
+| ``"softmax"``   | ``softmax_cross_entropy`` (Y one-hot, (C, m))           |
+| ``"linear"``    | ``squared_error`` (regression)                          |
 
 The L2 term follows the notes (§5): ``J + λ Σ_k ‖W⁽ᵏ⁾‖_F²``, gradient ``2λW``, biases exempt.
 """
@@ -214,7 +212,8 @@ def _forward_cost(params, X, Y, hidden, output, l2):
 def linear_backward(dZ: Array, A_prev: Array, W: Array) -> tuple[Array, Array, Array]:
     """Backward through ``Z = W A_prev + b``.
 
-    dW = (1/m) dZ A_prevᵀ,   db = (1/m) Σ_columns dZ,   dA_prev = Wᵀ dZ
+        dW = (1/m) dZ A_prevᵀ,   db = (1/m) Σ_columns dZ,   dA_prev = Wᵀ dZ
+
     Shapes: dZ (n_l, m), A_prev (n_{l-1}, m), W (n_l, n_{l-1}).
     """
     m = A_prev.shape[1]
@@ -233,9 +232,11 @@ def backward(
 ) -> dict[str, Array]:
     """Hand-derived gradients of ``cost`` (notes §4), same keys as ``params``.
 
-    dZ[L] = A[L] − Y
-    dW[l] = (1/m) dZ[l] A[l-1]ᵀ + 2λ W[l],   db[l] = (1/m) Σ_columns dZ[l]
-    dZ[l-1] = W[l]ᵀ dZ[l] * g'(Z[l-1])        (* elementwise)
+        dZ[L] = A[L] − Y
+        dW[l] = (1/m) dZ[l] A[l-1]ᵀ + 2λ W[l],   db[l] = (1/m) Σ_columns dZ[l]
+        dZ[l-1] = W[l]ᵀ dZ[l] * g'(Z[l-1])        (* elementwise)
+
+    Each gradient has the shape of its parameter; ``autodiff_cost_and_grads`` is the reference.
     """
     _check_hidden(hidden)
     _check_output(output)
