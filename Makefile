@@ -12,7 +12,7 @@ LOCK := requirements/lock.txt
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
-	hinge_vs_softmax conv_backward
+	hinge_vs_softmax conv_backward rnn_memory
 
 $(STAMP): pyproject.toml $(LOCK)
 	@.ci/python-supported $(PYTHON)
@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
+	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 
 # Regenerates requirements/lock.txt (uv pip compile --universal --generate-hashes): the base
 # dependencies and every extra except bench and cuda12, one version each for all supported

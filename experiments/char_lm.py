@@ -9,6 +9,7 @@ held-out last 10%. Then it writes: samples drawn one character at a time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import jax
@@ -41,7 +42,8 @@ class Config:
 def main(config: Config, out_dir: str) -> dict:
     chars = sequences.vocabulary()
     results, samples = {}, []
-    for cell in config.cells.split(","):
+    fig, ax = experiment.figure()
+    for color, cell in enumerate(config.cells.split(",")):
         runs = []
         for seed in (int(s) for s in config.seeds.split(",")):
             run_dir = os.path.join(out_dir, f"{cell}-seed{seed}")
@@ -52,6 +54,10 @@ def main(config: Config, out_dir: str) -> dict:
                 clip_norm=config.clip_norm, epochs=config.epochs, seed=seed, grads=config.grads,
                 checkpoint_secs=0,
             ), run_dir)  # fmt: skip
+            with open(os.path.join(run_dir, "history.jsonl")) as file:
+                history = [json.loads(line) for line in file if line.strip()]
+            ax.plot([r["epoch"] for r in history], [r["test_bits_per_char"] for r in history],
+                    color=f"C{color}", label=cell if not runs else None)  # fmt: skip
             runs.append({"seed": seed, "test_bits_per_char": metrics["test_bits_per_char"],
                          "train_bits_per_char": metrics["train_bits_per_char"],
                          "train_seconds": metrics["train_seconds"]})  # fmt: skip
@@ -66,6 +72,9 @@ def main(config: Config, out_dir: str) -> dict:
         bpc = [run["test_bits_per_char"] for run in runs]
         results[cell] = {"runs": runs, "test_bits_per_char_mean": float(np.mean(bpc)),
                          "test_bits_per_char_std": float(np.std(bpc))}  # fmt: skip
+    ax.set(xlabel="epoch", ylabel="held-out bits per character", title="pydoc_data text")
+    ax.legend()
+    experiment.save(fig, out_dir, "bits_per_char.png")
     with open(os.path.join(out_dir, "samples.md"), "w") as file:
         file.write("\n".join(samples))
     return {"settings": dataclasses.asdict(config), "vocabulary_size": len(chars),

@@ -32,16 +32,35 @@ logging.getLogger("absl").setLevel(logging.ERROR)
 def _manager(directory: str, max_to_keep: int = 2):
     import orbax.checkpoint as ocp
 
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+    # several processes: each manager serves its own process alone (no barriers with the
+    # others); jaxnn's state is replicated, so process 0 saves it and every process restores
+    # it by itself (see ``save``)
+    alone = ocp.options.MultiprocessingOptions(
+        primary_host=jax.process_index(), active_processes={jax.process_index()}
     )
+    several = jax.process_count() > 1
+    if several:  # orbax creates the folder only when every process takes part
+        os.makedirs(directory, exist_ok=True)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, enable_async_checkpointing=False, create=not several,
+        **({"multiprocessing_options": alone} if several else {}),
+    )  # fmt: skip
     return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
 def save(directory: str, epoch: int, state: dict) -> None:
-    """Save ``state`` (a pytree of arrays) as the checkpoint after ``epoch`` epochs."""
+    """Save ``state`` (a pytree of arrays) as the checkpoint after ``epoch`` epochs.
+
+    Several processes (``jax.distributed``): only process 0 writes, a host copy of the
+    state, which every process holds whole (data parallelism replicates the params and the
+    optimizer state); the others return at once. The run folder must be one that every
+    process reads (a shared filesystem), as for any multi-host checkpoint."""
     import orbax.checkpoint as ocp
 
+    if jax.process_count() > 1:
+        if jax.process_index() != 0:
+            return
+        state = host_copy(state)
     for leaf in jax.tree.leaves(state):
         if (
             hasattr(leaf, "dtype")
@@ -57,6 +76,14 @@ def save(directory: str, epoch: int, state: dict) -> None:
     manager.wait_until_finished()
     manager.close()
     _write_manifest(os.path.join(os.path.abspath(directory), str(epoch)))
+
+
+def host_copy(tree):
+    """Every leaf as a numpy array on this host (a leaf that spans several processes must be
+    replicated: each process holds all of it)."""
+    import numpy as np
+
+    return jax.tree.map(np.asarray, tree)
 
 
 class BackgroundSaver:
@@ -173,6 +200,8 @@ def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[i
     _check_compatible(_leaf_shapes(directory, epoch), template)
     manager = _manager(directory)
     try:
+        if jax.process_count() > 1:  # each process reads a host copy (``save``)
+            template = host_copy(template)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         state = manager.restore(epoch, args=ocp.args.StandardRestore(abstract))
     except CheckpointError:

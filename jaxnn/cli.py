@@ -1,12 +1,14 @@
 """The ``jaxnn`` command line. Errors become one line on stderr and an exit code:
 
 0 ok · 1 gradient check failed · 2 bad input or settings · 3 bad data ·
-4 dataset unavailable · 5 checkpoint problem · 6 training diverged
+4 dataset unavailable · 5 checkpoint problem · 6 training diverged ·
+7 distributed run failed
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -116,6 +118,9 @@ def gradcheck_summary(x64: bool = True) -> tuple[list[tuple], bool]:
                     continue  # a one-layer net has no hidden activation
                 report = gradcheck.check_model("mlp", dims, hidden, output, l2=0.01, x64=x64)
                 rows.append(("mlp", hidden if depth > 1 else "—", output, depth, report))
+    for name in gradcheck.GRADCHECK_DEFAULTS:  # the other families at their small sizes
+        report = gradcheck.check_model(name, x64=x64, l2=0.01)
+        rows.append((name, "—", "—", "—", report))
     return rows, all(r[-1].ok for r in rows)
 
 
@@ -142,13 +147,14 @@ def _config_from_args(args):
 
     return TrainConfig(
         dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
-        clip_norm=args.clip_norm,
+        clip_norm=args.clip_norm, beta1=args.beta1,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
         options=parse_options(args.option),
         hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
+        stream=args.stream, memory_budget=args.memory_budget,
     )  # fmt: skip
 
 
@@ -184,19 +190,28 @@ def request_devices(count: int) -> None:
 
 
 def cmd_train(args) -> int:
-    from jaxnn.run import train_and_evaluate
-
-    request_devices(args.devices)
-
-    if args.distributed:
-        import jax
-
-        # reads the coordinator address, process count and id from the environment
-        # (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID) or a cluster manager
-        jax.distributed.initialize()
+    if not args.distributed:  # distributed: each process has its own devices (one CPU)
+        request_devices(args.devices)
 
     config = _config_from_args(args)
     out_dir = args.out or os.path.join("runs", f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.distributed:
+        from jaxnn import distributed
+
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               args.coordinator_timeout)  # fmt: skip
+
+        def train_everywhere() -> int:  # --devices: the global count (default: all)
+            devices = distributed.global_devices(args.devices, args.devices != 1)
+            return _train(dataclasses.replace(config, devices=devices), out_dir, args)
+
+        return distributed.run(train_everywhere, f"jaxnn {args.command}")
+    return _train(config, out_dir, args)
+
+
+def _train(config, out_dir: str, args) -> int:
+    from jaxnn.run import train_and_evaluate
+
     metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
     print(summary_line(metrics, out_dir))
     return 0
@@ -254,17 +269,29 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sweep(args) -> int:
+    if args.distributed:  # the configurations split over the processes
+        from jaxnn import distributed
 
-    from jaxnn import data, experiment, sweep
-    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
-
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               args.coordinator_timeout)  # fmt: skip
+        return distributed.run(lambda: _sweep(args), f"jaxnn {args.command}")
     request_devices(args.devices)
+    return _sweep(args)
+
+
+def _sweep(args) -> int:
+    from jaxnn import data, distributed, experiment, sweep
+    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
 
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
                          hidden=args.hidden, output=args.output, epochs=args.epochs,
                          batch_size=max(args.batch_size, 1))  # fmt: skip
     config.validate()
+    if args.distributed and args.devices > 1:
+        raise ConfigError("a distributed sweep runs each process's share of the configurations "
+                          "on its one device: leave --devices out, or start one process per "
+                          "device")  # fmt: skip
     configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
                          _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
@@ -274,10 +301,12 @@ def cmd_sweep(args) -> int:
     Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
     X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
                  for A in (ds.X_train, ds.X_test))  # fmt: skip
-    result = sweep.run_sweep(
-        configs, None, X, Y, X_test, Y_test, args.hidden, args.output,
+    result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
+        part, None, X, Y, X_test, Y_test, args.hidden, args.output,
         args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
-    )  # fmt: skip
+    ), configs)  # fmt: skip
+    if not distributed.is_writer():
+        return 0
     dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
@@ -305,6 +334,29 @@ def cmd_sweep(args) -> int:
         f"{len(configs)} configurations in one compiled program: {result.seconds:.2f}s "
         f"(+ compile {result.compile_seconds:.2f}s) -> {args.out}"
     )
+    return 0
+
+
+def format_models() -> str:
+    """One line per model: its name, the data layout it reads and its options' defaults."""
+    import inspect
+
+    reads = {"columns": "vectors (n_x,)", "images": "images (n_H, n_W, n_C)",
+             "sequences": "sequences (T, n_x) or token ids (T,); images row by row"}  # fmt: skip
+    lines = []
+    for name in models.MODELS:
+        signature = inspect.signature(models._builders()[name])
+        options = ", ".join(
+            f"{option}={signature.parameters[option].default!r}"
+            for option in models.option_names(name)
+        )
+        lines.append(f"{name:<12} reads {reads[models.LAYOUTS[name]]}\n{'':<12} options: {options}")
+    return "\n".join(lines)
+
+
+def cmd_models(args) -> int:
+    print(format_models())
+    print("set one with --option NAME=VALUE (jaxnn train, jaxnn gradcheck)")
     return 0
 
 
@@ -357,6 +409,25 @@ MANUAL_DIR_HELP = (
     "folder holding the dataset: the four IDX files (gzipped or not), or for MNIST Keras's "
     "mnist.npz or mnist.pkl.gz; verified against the canonical SHA-256 (exit code 3 if not)"
 )
+
+
+def add_distributed_arguments(p) -> None:
+    p.add_argument(
+        "--distributed", action="store_true",
+        help="one of several processes (hosts) training together (docs/scale.md)",
+    )  # fmt: skip
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="--distributed: process 0's address (default: JAX_COORDINATOR_ADDRESS "
+                   "or the cluster manager's, e.g. SLURM)")  # fmt: skip
+    p.add_argument("--num-processes", type=int, default=None, metavar="N",
+                   help="--distributed: how many processes (default: JAX_NUM_PROCESSES, "
+                   "SLURM)")  # fmt: skip
+    p.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="--distributed: this process's index 0..N-1 (default: "
+                   "JAX_PROCESS_ID, SLURM)")  # fmt: skip
+    p.add_argument("--coordinator-timeout", type=float, default=20.0, metavar="S",
+                   help="--distributed: give up if the coordinator does not answer within "
+                   "S seconds")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -433,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="C",
         help="scale each gradient to a global norm of at most C",
     )
+    p.add_argument("--beta1", type=float, default=None,
+                   help="momentum's μ / Adam's β₁ (default 0.9; GANs: 0.5)")  # fmt: skip
     p.add_argument("--decay", type=float, default=1.0, help="lr factor per epoch (1: constant)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
@@ -457,10 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(0: after every epoch); the last epoch, Ctrl-C and divergence always keep the "
         "finished epochs",
     )  # fmt: skip
-    p.add_argument(
-        "--distributed", action="store_true",
-        help="call jax.distributed.initialize() first (multi-host; see README)",
-    )  # fmt: skip
+    p.add_argument("--stream", action="store_true",
+                   help="read minibatches from the TFDS files while training (Grain) instead "
+                   "of holding the training set on the device (docs/scale.md)")  # fmt: skip
+    p.add_argument("--memory-budget", type=float, default=None, metavar="MiB",
+                   help="stream when the training set needs more than this (default: half "
+                   "of an accelerator's memory; never on a CPU)")  # fmt: skip
+    add_distributed_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="datasets: list, prepare")
@@ -494,7 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
         "number of cores)",
     )  # fmt: skip
     p.add_argument("--out", default="runs/sweep")
+    add_distributed_arguments(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("models", help="the models, what data they read and their --option's")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="layer table: output shapes, parameters, mult-adds")
     p.add_argument("--model", default="lenet5", choices=models.IMAGE_MODELS)

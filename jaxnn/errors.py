@@ -49,6 +49,12 @@ class DivergenceError(JaxnnError, FloatingPointError):
     exit_code = 6
 
 
+class DistributedError(JaxnnError):
+    """The processes of a distributed run cannot connect, or one of them stopped."""
+
+    exit_code = 7
+
+
 class GradcheckError(JaxnnError):
     """Hand-derived, autodiff and numeric gradients disagree."""
 
@@ -63,4 +69,5 @@ EXIT_CODES = {
     "dataset unavailable": DatasetUnavailableError.exit_code,
     "checkpoint problem": CheckpointError.exit_code,
     "training diverged": DivergenceError.exit_code,
+    "distributed run failed": DistributedError.exit_code,
 }

@@ -206,6 +206,9 @@ GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16
 GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
     "rnn": ((7, 3), 4, {"hidden_size": 5}),
     "lstm": ((7, 3), 4, {"hidden_size": 5}),
+    "autoencoder": ((6,), 0, {"code": 2, "units": [4], "hidden": "tanh"}),
+    "vae": ((6,), 0, {"latent": 2, "units": [4], "hidden": "tanh"}),
+    "gan": ((6,), 0, {"noise": 3, "generator": [4], "discriminator": [5], "hidden": "tanh"}),
 }
 
 
@@ -223,7 +226,7 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
     input_shape = tuple(input_shape or default_shape)
     num_outputs = num_outputs or default_outputs
     options = {**default_options, **(options or {})}
-    with compat.enable_x64(x64):
+    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
         dtype = jnp.float64 if x64 else jnp.float32
         net = models.build(name, input_shape, num_outputs, **options)
         key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -235,7 +238,7 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
         rows, tolerances = [], None
         checks = models.checks(net, params, X, Y, l2, key_noise)
         for label, cost_fn, hand in checks:
-            report = check(cost_fn, params, hand, max_per_leaf=max_per_leaf)
+            report = check(jax.jit(cost_fn), params, hand, max_per_leaf=max_per_leaf)
             tolerances = report.tolerances
             rows += [r._replace(name=f"{label}: {r.name}") if len(checks) > 1 else r
                      for r in report.rows]  # fmt: skip
@@ -277,7 +280,8 @@ def check_model(
         )
     if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
         return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
-    with compat.enable_x64(x64):
+    # full float32 matmuls on GPUs too (TensorFloat-32 would add ~1e-4 to every comparison)
+    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
         dtype = jnp.float64 if x64 else jnp.float32
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
         if model in models.IMAGE_MODELS:

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, mlp, models, provenance, train
+from jaxnn import checkpoint, data, distributed, divergence, mlp, models, provenance, stream, train
 from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -42,6 +42,7 @@ class TrainConfig:
     lr: float = 0.1
     optimizer: str = "sgd"  # sgd (the notes'), momentum (0.9) or adam: optax's own
     clip_norm: float | None = None  # scale gradients to at most this global norm
+    beta1: float | None = None  # momentum's μ / Adam's β₁ (None: 0.9)
     epochs: int = 20
     seed: int = 0
     l2: float = 0.0
@@ -53,6 +54,8 @@ class TrainConfig:
     devices: int = 1  # data-parallel over this many local (or, distributed, global) devices
     eval_every: int = 1  # evaluate train subset and test set every N epochs (0: at the end)
     checkpoint_secs: float = 60.0  # checkpoint once this long since the last (0: every epoch)
+    stream: bool = False  # read minibatches from the TFDS files (jaxnn.stream)
+    memory_budget: float | None = None  # MiB: stream when the training set needs more
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""
@@ -72,6 +75,10 @@ class TrainConfig:
         if not (self.checkpoint_secs >= 0) or math.isinf(self.checkpoint_secs):
             raise ConfigError(f"--checkpoint-secs must be a finite number ≥ 0 (0: after "
                               f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
+        if self.memory_budget is not None and not self.memory_budget > 0:
+            raise ConfigError(f"--memory-budget must be > 0 MiB; got {self.memory_budget}")
+        if self.stream:
+            stream.check(self.dataset)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
         if self.output not in ("softmax", "sigmoid", "linear"):
@@ -96,10 +103,14 @@ class TrainConfig:
                               "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
         if not isinstance(self.options, dict):
             raise ConfigError("options must be a dict of the model's settings (--option K=V)")
+        flags = sorted(set(self.options) & {"output", "hidden", "init", "layers", "width"})
+        if flags:
+            raise ConfigError(f"set {', '.join(flags)} with its own flag (--{flags[0]}), "
+                              "not --option")  # fmt: skip
         if not (self.width > 0) or math.isinf(self.width):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
         train.make_cost_and_grads(self.grads)  # checks --grads
-        train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm)
+        train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm, self.beta1)
         mlp._check_hidden(self.hidden)
         if self.layers is not None:
             if len(self.layers) < 2 or min(self.layers) < 1:
@@ -122,8 +133,24 @@ def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
                             hidden=config.hidden, output=config.output, init=config.init,
                             width=config.width, **config.options)  # fmt: skip
     shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
-    return models.build(config.model, shape, shapes.num_classes, output=config.output,
-                        **config.options)  # fmt: skip
+    return models.build(config.model, shape, shapes.num_classes,
+                        **_shared_settings(config), **config.options)  # fmt: skip
+
+
+def _shared_settings(config: TrainConfig) -> dict:
+    """``--output``, ``--hidden`` and ``--init`` for a model whose builder takes them (the
+    activation, the weight scheme); one it does not take is a ConfigError unless left at its
+    default (an autoencoder has no --output: its loss fixes the output layer)."""
+    accepted = models.option_names(config.model)
+    settings = {"output": config.output, "hidden": config.hidden, "init": config.init}
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    for name, value in settings.items():
+        if name not in accepted and value != defaults[name]:
+            raise ConfigError(
+                f"--{name} {value}: {config.model} has no such setting; its options "
+                f"(--option K=V): {', '.join(accepted)}"
+            )
+    return {name: value for name, value in settings.items() if name in accepted}
 
 
 def _targets(labels: np.ndarray, num_classes: int, output: str, model=None,
@@ -176,7 +203,7 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
         )
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
-                                     config.clip_norm)  # fmt: skip
+                                     config.clip_norm, config.beta1)  # fmt: skip
     init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
         shapes, model, per_epoch, optimizer, init_opt_state,
@@ -226,17 +253,19 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
 
 
 def _prepare_out_dir(out_dir: str, resume: bool) -> str:
-    """Create ``out_dir`` and check it is writable before any training starts."""
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        probe = os.path.join(out_dir, ".write-test")
-        with open(probe, "w") as file:
-            file.write("ok")
-        os.remove(probe)
-    except OSError as error:
-        raise ConfigError(
-            f"cannot write to --out {out_dir} ({error.strerror}); choose a writable folder"
-        ) from None
+    """Create ``out_dir`` and check it is writable before any training starts (only the
+    writing process: process 0 of a distributed run)."""
+    if distributed.is_writer():
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            probe = os.path.join(out_dir, ".write-test")
+            with open(probe, "w") as file:
+                file.write("ok")
+            os.remove(probe)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot write to --out {out_dir} ({error.strerror}); choose a writable folder"
+            ) from None
     ckpt_dir = os.path.join(out_dir, "checkpoints")
     if not resume and checkpoint.latest_epoch(ckpt_dir) is not None:
         raise ConfigError(
@@ -247,7 +276,7 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
 RESUME_KEYS = ("dataset", "model", "options", "width", "hidden", "output", "batch_size", "lr",
-               "optimizer", "clip_norm", "seed", "l2", "grads", "decay", "init",
+               "optimizer", "clip_norm", "beta1", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
 
@@ -275,6 +304,8 @@ def _check_same_run(path: str, config: TrainConfig, dims: list[int] | None) -> N
 
 
 def _write_json(path: str, payload: dict) -> None:
+    if not distributed.is_writer():
+        return
     tmp = path + ".tmp"
     with open(tmp, "w") as file:
         json.dump(payload, file, indent=2)
@@ -305,8 +336,15 @@ def train_and_evaluate(
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
-    plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
-    arrays = _device_arrays(dataset, plan.model, config.output, mesh)
+    streamed = config.dataset in data.DEBIAN_FOLDERS and stream.wanted(
+        config.stream, config.memory_budget, data.DATASETS[config.dataset].shapes
+    )
+    if streamed:
+        plan, dataset, data_seconds, arrays = _open_stream(config, key_init, mesh)
+        compiled = None
+    else:
+        plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
+        arrays = _device_arrays(dataset, plan.model, config.output, mesh)
     start_epoch, params, opt_state, key_data, history = _start_or_resume(
         config, plan, out_dir, ckpt_dir, resume, key_data, mesh
     )
@@ -314,12 +352,17 @@ def train_and_evaluate(
     _write_json(os.path.join(out_dir, "config.json"), saved_config)
     compiled_ahead = compiled is not None
     if compiled is None:
-        compiled = _compile(plan, (params, opt_state, arrays.X_rows, arrays.Y_rows))
+        like = (arrays.X_sub, arrays.Y_sub) if streamed else (arrays.X_rows, arrays.Y_rows)
+        compiled = _compile(plan, (params, opt_state, *like))
     epoch_fn, evaluations, compile_seconds = compiled
 
     def evaluate(params, X, Y) -> dict[str, float]:
+        if isinstance(X, stream.Source):  # the whole streamed training set, in chunks
+            return stream.evaluate_in_chunks(evaluate, params, X, EVAL_SUBSET,
+                                             lambda A: train.replicate(A, mesh))  # fmt: skip
+        compiled_for_rows = evaluations.get(X.shape[0], plan.evaluate)  # or compile now
         return {name: float(value) for name, value in
-                evaluations[X.shape[0]](params, X, Y, key_eval).items()}  # fmt: skip
+                compiled_for_rows(params, X, Y, key_eval).items()}  # fmt: skip
 
     label = f"{dataset.name} {plan.model.describe}"
     params, history, saver = _train_epochs(
@@ -341,7 +384,7 @@ def train_and_evaluate(
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "devices": config.devices, "processes": jax.process_count(),
         "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
-        "optimizer": config.optimizer, "data_source": dataset.source,
+        "optimizer": config.optimizer, "data_source": dataset.source, "streamed": streamed,
         "versions": provenance.versions(),  # what produced these figures (jaxnn.provenance)
     }  # fmt: skip
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
@@ -360,7 +403,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
             and config.model in models.LAYOUTS):  # fmt: skip
         try:
             planned = _plan(config, expected, key_init, mesh)
-            ahead = compiling.submit(_compile, planned)
+            if planned.model.targets != "given":  # given targets: their shape is the data's
+                ahead = compiling.submit(_compile, planned)
         except JaxnnError:  # the same checks run on the loaded data's sizes below
             pass
     try:
@@ -378,6 +422,28 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
         # later reader of the same entry could see half of one (a warning and a recompile)
         compiling.shutdown(wait=True, cancel_futures=True)
     return plan, dataset, data_seconds, compiled
+
+
+def _open_stream(config: TrainConfig, key_init, mesh):
+    """``(plan, dataset, data_seconds, arrays)`` of a streamed run: the test split and the
+    first EVAL_SUBSET training examples on the device, the training set as a
+    ``stream.Source`` read minibatch by minibatch (``stream.StreamedEpoch``)."""
+    start = time.perf_counter()
+    opened = stream.open_tfds(config.dataset, config.data_dir, config.manual_dir, EVAL_SUBSET)
+    plan = _plan(config, opened.shapes, key_init, mesh)
+    _, step = train.model_step(plan.model, config.grads, plan.optimizer, config.l2)
+    epoch = stream.StreamedEpoch(step, opened.shapes.m_train, config.batch_size, mesh,
+                                 plan.model.example_axis)  # fmt: skip
+    plan = plan._replace(epoch_fn=epoch)
+    arrays = _device_arrays(opened.dataset, plan.model, config.output, mesh)
+    num_classes, model = opened.dataset.num_classes, plan.model
+
+    def targets(labels):
+        return _targets(labels, num_classes, config.output, model)
+
+    source = stream.Source(opened.records, model.input_shape, model.example_axis, targets)
+    arrays = arrays._replace(X_rows=source, Y_rows=None)
+    return plan, opened.dataset, time.perf_counter() - start, arrays
 
 
 def _device_arrays(dataset: data.Dataset, model: models.Model, output: str, mesh) -> _Arrays:
@@ -403,7 +469,7 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     """``(start_epoch, params, opt_state, key_data, history)``: the initial state, or the
     last checkpoint's with the history up to it (history.jsonl rewritten to match)."""
     params = plan.params
-    opt_state = plan.init_opt_state(params)
+    opt_state = train.replicate(plan.init_opt_state(params), mesh)  # its scalars too
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
@@ -416,8 +482,9 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
             with open(history_path) as file:
                 history = [json.loads(line) for line in file if line.strip()]
             history = [row for row in history if row["epoch"] <= start_epoch]
-    with open(history_path, "w") as file:  # rewrite: drops epochs after the checkpoint
-        file.writelines(json.dumps(row) + "\n" for row in history)
+    if distributed.is_writer():  # rewrite: drops epochs after the checkpoint
+        with open(history_path, "w") as file:
+            file.writelines(json.dumps(row) + "\n" for row in history)
     return start_epoch, params, opt_state, key_data, history
 
 
@@ -433,7 +500,8 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     history_path = os.path.join(out_dir, "history.jsonl")
     m = plan.shapes.m_train
     bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
-               desc=label, unit="epoch", disable=not progress, file=sys.stderr)  # fmt: skip
+               desc=label, unit="epoch", disable=not (progress and distributed.is_writer()),
+               file=sys.stderr)  # fmt: skip
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
@@ -453,20 +521,28 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             )  # fmt: skip
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0
-            _check_finite(costs, new_params, epoch, config.lr)
+            initial_cost = divergence.initial_cost(history, costs)
+            divergence.check(costs, bool(train.params_finite(new_params)), epoch, config.lr,
+                             initial_cost)  # fmt: skip
             params, opt_state = new_params, new_opt_state
             row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
                    "seconds": seconds}  # fmt: skip
+            if isinstance(epoch_fn, stream.StreamedEpoch):  # seconds the step waited for data
+                row["data_wait_seconds"] = epoch_fn.stats["data_wait"]
+            if epoch == 0:  # J0, the divergence check's reference, kept for --resume
+                row["initial_cost"] = initial_cost
             last = epoch + 1 == config.epochs
             if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
                 row.update(_named(evaluate(params, arrays.X_sub, arrays.Y_sub), "train"))
                 row.update(_named(evaluate(params, arrays.X_test, arrays.Y_test), "test"))
                 bar.set_postfix(_progress(row))
             history.append(row)
-            with open(history_path, "a") as file:
-                file.write(json.dumps(row) + "\n")
+            if distributed.is_writer():
+                with open(history_path, "a") as file:
+                    file.write(json.dumps(row) + "\n")
             done = (epoch + 1, params, opt_state)
-            if last or time.perf_counter() - saved_at >= config.checkpoint_secs:
+            # several processes save together: process 0's clock decides for all
+            if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
     except (KeyboardInterrupt, DivergenceError):
@@ -518,29 +594,11 @@ def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir
 
 
 def _plots(history: list[dict], out_dir: str) -> list[str]:
-    if not history:
+    if not history or not distributed.is_writer():
         return []
     from jaxnn import plots  # matplotlib: imported only once there is something to draw
 
     return plots.training_curves(history, out_dir)
-
-
-def _check_finite(costs: np.ndarray, params: dict, epoch: int, lr: float) -> None:
-    """A NaN gradient at step k shows as a NaN cost at step k + 1; after the last step, in
-    the params. Non-finite: DivergenceError."""
-    finite = np.append(np.isfinite(costs), bool(train.params_finite(params)))
-    if finite.all():
-        return
-    bad = int(np.argmin(finite))
-    good = costs[np.isfinite(costs)]
-    last = float(good[-1]) if good.size else float("nan")
-    value = costs[bad] if bad < len(costs) else "non-finite (in the last update)"
-    raise DivergenceError(
-        f"training diverged: the cost is {value} at epoch {epoch + 1}, step "
-        f"{min(bad + 1, len(costs))} of {len(costs)} (learning rate {lr}; last finite cost "
-        f"{last:.4g}). Lower --lr (e.g. {lr / 10:g}) or standardize the inputs. The epochs "
-        "before it are checkpointed, this one is not."
-    )
 
 
 def _state(params, opt_state, epoch: int, key, step: int) -> dict:

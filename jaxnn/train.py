@@ -53,12 +53,13 @@ def make_cost_and_grads(
 
 def make_optimizer(
     learning_rate: float, decay_rate: float = 1.0, steps_per_epoch: int = 1,
-    name: str = "sgd", clip_norm: float | None = None,
+    name: str = "sgd", clip_norm: float | None = None, beta1: float | None = None,
 ) -> optax.GradientTransformation:  # fmt: skip
     """optax's ``sgd`` (the notes' update; default), ``sgd`` with momentum 0.9, or ``adam``.
     ``decay_rate < 1`` multiplies the rate by it after each epoch (``optax.exponential_decay``
     with a staircase): start large and decay (notes §5). ``clip_norm``: gradients are first
-    scaled to a global norm of at most this (``optax.clip_by_global_norm``)."""
+    scaled to a global norm of at most this (``optax.clip_by_global_norm``). ``beta1``: the
+    first-moment coefficient, momentum's μ or Adam's β₁ (default 0.9; GANs use β₁ = 0.5)."""
     if not (learning_rate > 0) or math.isinf(learning_rate):
         raise ConfigError(f"learning rate must be a finite number > 0; got {learning_rate}")
     if not 0 < decay_rate <= 1:
@@ -67,13 +68,17 @@ def make_optimizer(
         raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     if clip_norm is not None and not (0 < clip_norm < math.inf):
         raise ConfigError(f"gradient clipping norm must be a finite number > 0; got {clip_norm}")
+    if beta1 is not None and (name == "sgd" or not 0 <= beta1 < 1):
+        raise ConfigError(f"beta1 {beta1}: the momentum / Adam β₁ coefficient must be in "
+                          "[0, 1), with --optimizer momentum or adam")  # fmt: skip
+    b1 = 0.9 if beta1 is None else beta1
     rate = learning_rate
     if decay_rate != 1.0:
         rate = optax.exponential_decay(
             learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate, staircase=True
         )
-    optimizer = {"sgd": lambda: optax.sgd(rate), "momentum": lambda: optax.sgd(rate, 0.9),
-                 "adam": lambda: optax.adam(rate)}[name]()  # fmt: skip
+    optimizer = {"sgd": lambda: optax.sgd(rate), "momentum": lambda: optax.sgd(rate, b1),
+                 "adam": lambda: optax.adam(rate, b1=b1)}[name]()  # fmt: skip
     if clip_norm is not None:
         return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
     return optimizer

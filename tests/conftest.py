@@ -22,6 +22,12 @@ settings.register_profile(
 settings.register_profile("thorough", deadline=None, max_examples=200)
 settings.load_profile(os.environ.get("JAXNN_HYPOTHESIS", "default"))
 
+# float32 comparisons at float32's precision: on GPUs with TensorFloat-32 (A100, H100) XLA's
+# default float32 matmuls and convolutions round their inputs to 10 mantissa bits, and hand
+# vs jax.grad then differ by ~1e-4 from the order of operations alone (seen on an H100).
+# CPUs compute float32 in full either way.
+jax.config.update("jax_default_matmul_precision", "highest")
+
 # The CLI's persistent compilation cache (jaxnn.compilation_cache) goes to a folder of this
 # test session, not the user's ~/.cache; subprocesses inherit it and reuse each other's work.
 os.environ.setdefault("JAXNN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxnn-xla-"))

@@ -1,5 +1,6 @@
 """Data parallelism through jax.sharding, on CPU with forced host devices (in subprocesses:
-the device count is fixed when JAX starts)."""
+the device count is fixed when JAX starts; JAX_PLATFORMS=cpu so that a machine with one GPU
+runs them on its CPU too)."""
 
 import os
 import subprocess
@@ -11,7 +12,9 @@ from jaxnn import checkpoint
 
 
 def _run(out, devices, extra_env=None, epochs=2):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
     return subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
          "64,32,10", "--batch-size", "64", "--epochs", str(epochs), "--seed", "5", "--quiet",
@@ -52,7 +55,9 @@ text = epoch.lower(params, opt.init(params), train.epoch_order(jax.random.PRNGKe
                    X, Y).compile().as_text()
 print("all-reduce" in text, len(jax.devices()))
 """
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -63,7 +68,7 @@ def test_cpu_devices_are_created_by_the_command(tmp_path):
     """Without XLA_FLAGS, `--devices 2` on a CPU-only machine makes 2 host devices itself."""
     import json
 
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
          "64,16,10", "--batch-size", "64", "--epochs", "1", "--quiet", "--devices", "2",

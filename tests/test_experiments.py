@@ -35,6 +35,23 @@ TINY = {
     "linear_regression": dict(epochs=5),
     "hinge_vs_softmax": dict(epochs=2),
     "conv_backward": dict(repeats=1, batch=2),
+    "rnn_memory": dict(lengths="5,10", hidden_size=4, n_x=2, batch=3),
+    "adding": dict(
+        datasets="adding", cells="lstm", seeds="0", epochs=1, hidden_size=4, batch_size=1000
+    ),
+    "char_lm": dict(
+        cells="rnn",
+        seeds="0",
+        epochs=1,
+        hidden_size=8,
+        embed=4,
+        batch_size=500,
+        sample_length=20,
+        temperatures="1.0",
+    ),
+    "rnn_mnist": dict(
+        dataset="digits", cells="rnn", seeds="0", epochs=1, hidden_size=8, norm_examples=20
+    ),
 }
 
 

@@ -51,6 +51,7 @@ def test_configurations_split_over_devices_match_one_device(tmp_path):
     """`jaxnn sweep --devices 2` (2 host devices created by the command) gives each of 3
     configurations (padded to 4) the results of the one-device sweep."""
     import json
+    import os
     import subprocess
     import sys
 
@@ -62,6 +63,7 @@ def test_configurations_split_over_devices_match_one_device(tmp_path):
              "2,3,1", "--output", "sigmoid", "--seeds", "0,1,2", "--lrs", "0.5", "--l2s",
              "0.001", "--epochs", "20", "--devices", str(devices), "--out", str(out)],
             capture_output=True, text=True, timeout=300,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},  # host devices, also beside a GPU
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         summary = json.loads((out / "sweep.json").read_text())

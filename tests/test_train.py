@@ -102,11 +102,27 @@ def test_decaying_learning_rate_per_epoch():
 @pytest.mark.parametrize(
     "kwargs, match",
     [({"learning_rate": 0.0}, "> 0"), ({"learning_rate": float("nan")}, "> 0"),
-     ({"learning_rate": 0.1, "decay_rate": 1.5}, "decay")],
+     ({"learning_rate": 0.1, "decay_rate": 1.5}, "decay"),
+     ({"learning_rate": 0.1, "beta1": 0.5}, "momentum or adam"),
+     ({"learning_rate": 0.1, "name": "adam", "beta1": 1.0}, r"\[0, 1\)")],
 )  # fmt: skip
 def test_bad_optimizer_settings(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         train.make_optimizer(**kwargs)
+
+
+def test_beta1_is_adams_first_moment_coefficient():
+    """β₁ = 0: Adam's first step is −α g/√(g²) = −α sign(g) either way; the second differs."""
+    params, grads = {"w": jnp.zeros(())}, [{"w": jnp.ones(())}, {"w": -jnp.ones(())}]
+    steps = {}
+    for beta1 in (None, 0.0):
+        optimizer = train.make_optimizer(0.1, name="adam", beta1=beta1)
+        state, steps[beta1] = optimizer.init(params), []
+        for g in grads:
+            updates, state = optimizer.update(g, state, params)
+            steps[beta1].append(float(updates["w"]))
+    assert steps[None][0] == pytest.approx(steps[0.0][0]) == pytest.approx(-0.1, rel=1e-4)
+    assert steps[0.0][1] == pytest.approx(0.1, rel=1e-4) and steps[None][1] < 0.1 / 2
 
 
 def test_batch_size_checks():

@@ -281,6 +281,50 @@ def _raw_records(source, filepaths=()) -> list[bytes]:
     return source.data_source.__getitems__(list(range(len(source))))
 
 
+class RecordLayout(NamedTuple):
+    """Where a fixed-length serialized example keeps its image bytes and its label byte."""
+
+    length: int  # bytes per record
+    start: int  # the image's first byte
+    image_shape: tuple[int, ...]
+    label_column: int
+
+    def decode(self, raw: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(images, labels)`` sliced out of the records, or None if one differs in length."""
+        if any(len(record) != self.length for record in raw):
+            return None
+        matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), self.length)
+        size = int(np.prod(self.image_shape))
+        images = matrix[:, self.start : self.start + size].reshape(len(raw), *self.image_shape)
+        return images, matrix[:, self.label_column].astype(np.int32)
+
+
+def record_layout(raw: list[bytes], decoded: list[dict]) -> RecordLayout | None:
+    """Locate the image and label bytes on records of one length (``raw``) from TFDS's own
+    decoding of the same records (``decoded``, spread over the split), and verify that the
+    layout decodes every one of them the same; None where it does not."""
+    lengths = {len(record) for record in raw}
+    if len(lengths) != 1 or not raw:
+        return None
+    matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), lengths.pop())
+    image_bytes = decoded[0]["image"].tobytes()
+    start = raw[0].find(image_bytes)
+    labels_ok = np.array([example["label"] for example in decoded])
+    label_columns = [
+        column
+        for column in range(matrix.shape[1])
+        if not start <= column < start + len(image_bytes)
+        and np.array_equal(matrix[:, column], labels_ok)
+    ]
+    if start < 0 or len(label_columns) != 1:
+        return None
+    layout = RecordLayout(matrix.shape[1], start, decoded[0]["image"].shape, label_columns[0])
+    images, _ = layout.decode(raw)
+    if not np.array_equal(images, np.stack([example["image"] for example in decoded])):
+        return None
+    return layout
+
+
 def _read_split(source, check: int = 256, filepaths=()) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as arrays in one batched read (not one example at a time).
 
@@ -288,32 +332,17 @@ def _read_split(source, check: int = 256, filepaths=()) -> tuple[np.ndarray, np.
     (a 784-byte image and a one-byte label), so the raw records (``_raw_records``) are
     stacked into one byte matrix and the image and label columns are sliced out. The columns
     are located on decoded examples and then verified against TFDS's own decoding on
-    ``check`` records spread over the split (which also checks the record order); anything
-    unexpected falls back to TFDS decoding of every record.
+    ``check`` records spread over the split (``record_layout``, which also checks the record
+    order); anything unexpected falls back to TFDS decoding of every record.
     """
     n = len(source)
     raw = _raw_records(source, filepaths)
-    lengths = {len(record) for record in raw}
-    if len(lengths) == 1 and n > 0:
-        matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(n, lengths.pop())
+    if n > 0:
         probe = np.unique(np.linspace(0, n - 1, min(n, check)).astype(int))
-        decoded = source.__getitems__(probe.tolist())
-        image_bytes = decoded[0]["image"].tobytes()
-        start = raw[probe[0]].find(image_bytes)
-        labels_ok = np.array([example["label"] for example in decoded])
-        label_columns = [
-            column
-            for column in range(matrix.shape[1])
-            if not start <= column < start + len(image_bytes)
-            and np.array_equal(matrix[probe, column], labels_ok)
-        ]
-        if start >= 0 and len(label_columns) == 1:
-            images = matrix[:, start : start + len(image_bytes)].reshape(
-                (n, *decoded[0]["image"].shape)
-            )
-            images_ok = np.stack([example["image"] for example in decoded])
-            if np.array_equal(images[probe], images_ok):
-                return images, matrix[:, label_columns[0]].astype(np.int32)
+        layout = record_layout([raw[i] for i in probe], source.__getitems__(probe.tolist()))
+        decoded = layout.decode(raw) if layout is not None else None
+        if decoded is not None:
+            return decoded
     examples = source.__getitems__(range(n))
     images = np.stack([example["image"] for example in examples])
     labels = np.fromiter((example["label"] for example in examples), np.int32, n)

@@ -68,13 +68,23 @@ def activations(layers: Layers, params: dict, X: Array) -> list[tuple[str, Array
 
 def backward(layers: Layers, params: dict, caches: list, dA: Array) -> dict:
     """The gradients of every parameter from ``dA``, the gradient at the network's output."""
+    return backward_to_input(layers, params, caches, dA, need_dX=False)[1]
+
+
+def backward_to_input(
+    layers: Layers, params: dict, caches: list, dA: Array, need_dX: bool = True
+) -> tuple[Array | None, dict]:
+    """``(dX, grads)``: ``backward``'s gradients and the gradient at the network's input,
+    for a network whose input is itself computed (a decoder fed by an encoder's code, a
+    discriminator fed by a generator's samples)."""
     grads = {}
     for index in range(len(layers) - 1, -1, -1):
         name, layer = layers[index]
-        dA, dparams = layer.backward(params.get(name, {}), caches[index], dA, index > 0)
+        dA, dparams = layer.backward(params.get(name, {}), caches[index], dA,
+                                     need_dX or index > 0)  # fmt: skip
         if dparams:
             grads[name] = dparams
-    return {name: grads[name] for name in params}
+    return dA, {name: grads[name] for name in params}
 
 
 def summary(layers: Layers, input_shape: tuple) -> list[Row]:

@@ -1,0 +1,226 @@
+"""Training data that streams: minibatches read from the TFDS ``array_record`` files while
+the previous step computes, instead of the whole training set on the device.
+
+``jaxnn train --stream`` (or a training set larger than ``--memory-budget``, or than half of
+an accelerator's memory) trains through ``StreamedEpoch`` instead of ``train.make_epoch``.
+Grain (``grain.MapDataset``) does the loading: each step's minibatch is one batched random
+read of TFDS's data source (``tfds.data_source``: array_record, no TensorFlow), decoded into
+the model's rows, prefetched by background threads (``grain.ReadOptions``).
+
+* **Same order, same params.** The epoch's order is the run's own permutation
+  (``train.epoch_order``: ``fold_in(key, epoch)``), not Grain's shuffle, and each step is
+  the same ``step`` with the same key ``fold_in(epoch_key, i)`` as in ``make_epoch``'s scan,
+  so a streamed run and an in-memory run train the same params (equal up to XLA's
+  compilation of one step alone vs inside a scan). The loader's state at a checkpoint is
+  the next epoch's number and the run's key, both in the checkpoint, so ``--resume`` is
+  exact.
+* **Several processes.** Each process reads only its slice of every minibatch (the rows its
+  devices hold) and ``jax.make_array_from_process_local_data`` assembles the global batch.
+* **Memory.** Only the test split and the first ``EVAL_SUBSET`` training examples (the
+  per-epoch train metrics) are held; the end-of-run metrics over the whole training set are
+  computed in chunks of that size (weighted means).
+* ``StreamedEpoch.stats``: the last epoch's seconds and the seconds the loop waited for the
+  loader (``data_wait``): the fraction of the epoch the step was starved of data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import data, train
+from jaxnn.data import features
+from jaxnn.errors import ConfigError
+
+READ_THREADS = 2  # Grain's background reading threads
+PREFETCH = 8  # minibatches read ahead
+DEVICE_SHARE = 0.5  # stream when the training set needs more than this share of a device
+
+
+def training_bytes(shapes: data.Shapes) -> int:
+    """The float32 bytes of the training set's inputs on the device."""
+    return shapes.m_train * shapes.n_x * 4
+
+
+def wanted(stream: bool, memory_budget_mib: float | None, shapes: data.Shapes | None) -> bool:
+    """Stream when asked, when the training set exceeds ``memory_budget_mib``, or (no
+    budget given) when it exceeds ``DEVICE_SHARE`` of the first device's memory (as JAX
+    reports it: GPUs and TPUs; a CPU reports none and holds the data in host memory)."""
+    if stream or shapes is None:
+        return stream
+    if memory_budget_mib is not None:
+        return training_bytes(shapes) > memory_budget_mib * 2**20
+    stats = jax.devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return bool(limit) and training_bytes(shapes) > DEVICE_SHARE * limit
+
+
+def check(dataset: str) -> None:
+    if dataset not in data.DEBIAN_FOLDERS:
+        raise ConfigError(
+            f"--stream reads TFDS array_record files ({', '.join(data.DEBIAN_FOLDERS)}); "
+            f"{dataset} is built in memory: train it without --stream"
+        )
+
+
+class Source:
+    """The training split as rows, read on demand: ``read(indices) -> (X_rows, Y_rows)``
+    with the same values as the in-memory path (``data.in_layout`` + ``device_rows``).
+    ``shape``/``dtype``/``sharding`` describe the rows it stands for."""
+
+    def __init__(self, records, input_shape, example_axis: int, targets: Callable,
+                 check: int = 256):  # fmt: skip
+        if example_axis not in (0, 1):
+            raise ConfigError("--stream feeds models that take vectors or images")
+        self.records, self.input_shape = records, tuple(input_shape)
+        self.example_axis, self.targets = example_axis, targets
+        self.shape = (len(records), *self.input_shape)
+        self.dtype, self.sharding = np.dtype(np.float32), None
+        # fixed-length records: slice the image and label bytes out of the raw records
+        # (data.record_layout, verified on `check` of them) instead of TFDS's per-example
+        # decoding, which kept the step waiting for data most of the epoch (measured)
+        probe = np.unique(np.linspace(0, len(records) - 1, min(len(records), check)).astype(int))
+        raw = getattr(records, "data_source", None)
+        self.layout = None if raw is None else data.record_layout(
+            raw.__getitems__(probe.tolist()), records.__getitems__(probe.tolist()))  # fmt: skip
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _examples(self, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        if self.layout is not None:
+            decoded = self.layout.decode(self.records.data_source.__getitems__(indices))
+            if decoded is not None:
+                return decoded
+        examples = self.records.__getitems__(indices)
+        images = np.stack([example["image"] for example in examples])
+        labels = np.fromiter((example["label"] for example in examples), np.int32, len(examples))
+        return images, labels
+
+    def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = self._examples([int(i) for i in indices])
+        X_rows = features.scale_01(features.flatten(images))  # as data._tfds_loader scales
+        if self.example_axis == 0:
+            X_rows = X_rows.reshape(len(indices), *self.input_shape)
+        return X_rows, np.ascontiguousarray(self.targets(labels).T)
+
+
+class Opened(NamedTuple):
+    dataset: data.Dataset  # X_train: only the first ``keep`` training examples
+    records: object  # the training split's TFDS data source (random access)
+    shapes: data.Shapes  # the whole dataset's sizes
+
+
+def open_tfds(name: str, data_dir: str | None, manual_dir: str | None, keep: int) -> Opened:
+    """The test split and the first ``keep`` training examples in memory, and the training
+    split's records for streaming (prepared first, as ``data.load`` does)."""
+    check(name)
+    builder = data._builder(name, data_dir)
+    data._prepare(builder, name, manual_dir)
+    sources = builder.as_data_source()
+    records = sources["train"]
+    test_images, test_labels = data._read_split(
+        sources["test"], filepaths=builder.info.splits["test"].filepaths
+    )
+    head = records.__getitems__(list(range(min(keep, len(records)))))
+    head_images = np.stack([example["image"] for example in head])
+    head_labels = np.array([example["label"] for example in head], np.int32)
+
+    def columns(images):
+        return features.to_columns(features.scale_01(features.flatten(images)))
+
+    image_shape = tuple(test_images.shape[1:])
+    dataset = data.Dataset(
+        name, columns(head_images), head_labels, columns(test_images), test_labels, 10,
+        f"tensorflow-datasets array_record ({builder.data_dir}), streamed", image_shape,
+    )  # fmt: skip
+    shapes = data.Shapes(len(records), len(test_labels), int(np.prod(image_shape)), 10,
+                         image_shape)  # fmt: skip
+    return Opened(dataset, records, shapes)
+
+
+def minibatches(order: np.ndarray, batch_size: int, process: int = 0, processes: int = 1):
+    """The epoch's minibatches of example indices, in ``make_epoch``'s order (the full
+    batches, then the remainder), each cut to this process's share (a batch that does not
+    split evenly over the processes is read whole by each)."""
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [b if len(b) % processes else np.array_split(b, processes)[process] for b in batches]
+
+
+class StreamedEpoch:
+    """``epoch(params, opt_state, order, source, _, key=None) -> (params, opt_state,
+    costs)``: ``make_epoch``'s epoch with the minibatches read by Grain from ``source``."""
+
+    def __init__(self, step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
+        train.make_epoch(step, m, batch_size, mesh, example_axis)  # the same checks
+        self.batch_size, self.mesh, self.example_axis = batch_size, mesh, example_axis
+        self.stats: dict[str, float] = {}
+
+        def one(params, opt_state, X_rows, Y_rows, key):
+            X = train.to_layout(X_rows, example_axis)
+            Y = jnp.moveaxis(Y_rows, 0, -1)
+            return step(params, opt_state, X, Y, key)
+
+        self._step = jax.jit(one)
+
+    def lower(self, *args):
+        """``jaxnn.run`` compiles an epoch ahead of time; each step compiles on first use."""
+        return self
+
+    def compile(self):
+        return self
+
+    def _put(self, A: np.ndarray, whole: bool):
+        """This process's rows as (its part of) a batch on the mesh."""
+        if self.mesh is None:
+            return jnp.asarray(A)
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        split = not whole and A.shape[0] * jax.process_count() % self.mesh.devices.size == 0
+        spec = PartitionSpec("data") if split else PartitionSpec()
+        sharding = NamedSharding(self.mesh, spec)
+        if jax.process_count() > 1:
+            return jax.make_array_from_process_local_data(sharding, A)
+        return jax.device_put(A, sharding)
+
+    def __call__(self, params, opt_state, order, source: Source, _=None, key=None):
+        import grain
+
+        processes = jax.process_count()
+        batches = minibatches(np.asarray(order), self.batch_size, jax.process_index(), processes)
+        loader = (grain.MapDataset.source(batches).map(source.read)
+                  .to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
+                                                     prefetch_buffer_size=PREFETCH)))  # fmt: skip
+        costs, wait, start = [], 0.0, time.perf_counter()
+        iterator = iter(loader)
+        for i, indices in enumerate(batches):
+            before = time.perf_counter()
+            X_rows, Y_rows = next(iterator)
+            wait += time.perf_counter() - before
+            full = len(order[i * self.batch_size : (i + 1) * self.batch_size])
+            whole = processes > 1 and len(indices) == full  # read whole by every process
+            step_key = None if key is None else jax.random.fold_in(key, i)
+            params, opt_state, J = self._step(params, opt_state, self._put(X_rows, whole),
+                                              self._put(Y_rows, whole), step_key)  # fmt: skip
+            costs.append(J)
+        costs = jnp.stack(costs)
+        costs.block_until_ready()
+        self.stats = {"seconds": time.perf_counter() - start, "data_wait": wait}
+        return params, opt_state, costs
+
+
+def evaluate_in_chunks(evaluate: Callable, params, source: Source, chunk: int, put) -> dict:
+    """Metrics over the whole streamed training set: ``evaluate(params, X_rows, Y_rows)``
+    on chunks of ``chunk`` examples, averaged weighted by their sizes (exact for means)."""
+    totals: dict[str, float] = {}
+    for start in range(0, len(source), chunk):
+        indices = np.arange(start, min(start + chunk, len(source)))
+        X_rows, Y_rows = source.read(indices)
+        for name, value in evaluate(params, put(X_rows), put(Y_rows)).items():
+            totals[name] = totals.get(name, 0.0) + float(value) * len(indices)
+    return {name: value / len(source) for name, value in totals.items()}
