@@ -1,19 +1,26 @@
-# Two-command set-up: `make demo` and `make test` each create .venv and install what they need.
+# Two-command set-up: `make demo` and `make test` each create .venv and install what they need:
+# the pinned, hash-checked set of requirements/lock.txt (`make lock` regenerates it), then
+# jaxnn itself without dependencies; `pip check` fails if the lock no longer satisfies
+# pyproject.toml's ranges (regenerate it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
 
-.PHONY: demo test lint docs bench experiments check-versions clean
+.PHONY: demo test lint lock docs bench experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
 	hinge_vs_softmax conv_backward rnn_memory
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
+	@.ci/python-supported $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,15 +35,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts
 	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts
 
-# The documentation site (mkdocs.yml, docs/): installs the docs extra, then builds offline and
-# strictly into site/ (a broken link or anchor, a page outside the nav, or a `:::` reference
-# to a missing object fails the build). The two variables silence a banner printed by plugins.
-DOCS_STAMP := $(VENV)/.docs-installed
-$(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[docs]'
-	touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+# The documentation site (mkdocs.yml, docs/): the docs extra is in requirements/lock.txt, so
+# .venv has it; builds offline and strictly into site/ (a broken link or anchor, a page
+# outside the nav, or a `:::` reference to a missing object fails the build). The two
+# variables silence a banner printed by plugins.
+docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
@@ -72,14 +75,24 @@ bench: $(STAMP)
 	$(BIN)/python bench/conv_bench.py
 	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 
+# Regenerates requirements/lock.txt (uv pip compile --universal --generate-hashes): the base
+# dependencies and every extra except bench and cuda12, one version each for all supported
+# Pythons; then checks that every pin has wheels for Linux x86-64/aarch64 and macOS arm64.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.5'
+	UV=$(BIN)/uv PYTHON=$(BIN)/python .ci/lock
+
 # The support matrix: for each Python, the lowest allowed versions of jaxnn's direct
 # dependencies (uv --resolution lowest-direct) and the newest, each in its own venv
-# (.venv-lowest-3.10, ...), then the test suite. Summary: runs/check-versions/summary.tsv.
-PYTHONS ?= 3.10 3.11 3.12 3.13
+# (.venv-lowest-3.11, ...), then the tests: SUITE=fast (default: the files that exercise the
+# dependencies' APIs, a few minutes per job) or SUITE=full (the whole suite, ~20 min per job).
+# Summary: runs/check-versions/summary.tsv.
+PYTHONS ?= 3.11 3.12 3.13
 RESOLUTIONS ?= lowest newest
+SUITE ?= fast
 check-versions: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[check]'
-	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" UV=$(BIN)/uv .ci/check-versions
+	PYTHONS="$(PYTHONS)" RESOLUTIONS="$(RESOLUTIONS)" SUITE="$(SUITE)" UV=$(BIN)/uv .ci/check-versions
 
 clean:
 	rm -rf $(VENV) .venv-lowest-* .venv-newest-* runs build site *.egg-info

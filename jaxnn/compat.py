@@ -1,22 +1,26 @@
-"""The supported JAX range, checked at import, and the one API that moved inside it.
+"""The supported JAX range, checked at import.
 
 ``JAX_MIN`` is the floor that ``pyproject.toml`` declares (a test keeps the two equal) and
 that ``make check-versions`` tests. ``import jaxnn`` on an older jax raises an ``ImportError``
 whose message is one line naming the version needed, instead of an ``AttributeError`` deep
 inside a later call.
 
-``enable_x64(flag)`` is ``jax.enable_x64`` where jax has it, else the older
-``jax.experimental.enable_x64`` (jax 0.6, the newest release for Python 3.10).
+Why 0.8.0: orbax-checkpoint (>= 0.11.30, the first with ``StepMetadata.item_metadata``) saves
+multi-device arrays inside ``with jax.sharding.set_mesh(mesh):``, a context manager only from
+jax 0.8.0; and from 0.8.0 on ``jax.enable_x64`` exists (0.6 had only the experimental one).
+The newest jax for Python 3.10 is 0.6.2, hence ``requires-python >= 3.11``.
+
+``enable_x64(flag)`` is jaxnn's spelling of ``jax.enable_x64`` (kept: error messages and
+scripts name it); every supported jax has the latter.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 
 import jax
 
-JAX_MIN = (0, 6, 0)
+JAX_MIN = (0, 8, 0)
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -38,26 +42,10 @@ def check_jax_version(version: str | None = None) -> None:
         )
 
 
-def enable_x64(flag: bool = True):
-    """Context manager: float64 on (``flag=True``) or off inside the block, as before after."""
-    if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(flag)
-    from jax import experimental
-
-    if hasattr(experimental, "enable_x64"):
-        return experimental.enable_x64(flag)
-    return _enable_x64_by_config(flag)
-
-
-@contextlib.contextmanager
-def _enable_x64_by_config(flag: bool):
-    """Last resort: the global flag, restored on exit (not thread-local)."""
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", flag)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", before)
-
-
 check_jax_version()
+
+
+def enable_x64(flag: bool = True):
+    """Context manager: float64 on (``flag=True``) or off inside the block, as before after
+    (``jax.enable_x64``; thread-local)."""
+    return jax.enable_x64(flag)

@@ -2,7 +2,7 @@
 
 The notes' relative error ``‖a − b‖ / (‖a‖ + ‖b‖)`` compares gradients leaf by leaf.
 Finite differences need float64 to be meaningful at tight tolerances: run under
-``jaxnn.compat.enable_x64(True)`` (``jax.enable_x64`` on newer jax) with float64 params
+``jaxnn.compat.enable_x64(True)`` (``jax.enable_x64``) with float64 params
 (the CLI's ``--x64``).
 """
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, distributed, divergence, mlp, models, stream, train
+from jaxnn import checkpoint, data, distributed, divergence, mlp, models, provenance, stream, train
 from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -387,6 +387,7 @@ def train_and_evaluate(
         "devices": config.devices, "processes": jax.process_count(),
         "resumed_from_epoch": start_epoch if resume else None, "grads": config.grads,
         "optimizer": config.optimizer, "data_source": dataset.source, "streamed": streamed,
+        "versions": provenance.versions(),  # what produced these figures (jaxnn.provenance)
     }  # fmt: skip
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     if plot_paths:
