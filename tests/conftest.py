@@ -30,7 +30,10 @@ jax.config.update("jax_default_matmul_precision", "highest")
 
 # The CLI's persistent compilation cache (jaxnn.compilation_cache) goes to a folder of this
 # test session, not the user's ~/.cache; subprocesses inherit it and reuse each other's work.
-os.environ.setdefault("JAXNN_COMPILATION_CACHE", tempfile.mkdtemp(prefix="jaxnn-xla-"))
+# Under pytest-xdist each worker gets its own (a shared folder would see one worker read an
+# entry the other is still writing: a warning and a recompile).
+if os.environ.get("PYTEST_XDIST_WORKER") or "JAXNN_COMPILATION_CACHE" not in os.environ:
+    os.environ["JAXNN_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="jaxnn-xla-")
 
 
 @pytest.fixture
