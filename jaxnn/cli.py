@@ -283,6 +283,9 @@ def _sweep(args) -> int:
     from jaxnn import data, distributed, experiment, sweep
     from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
 
+    if args.model not in ("mlp", *models.IMAGE_MODELS):
+        raise ConfigError(f"jaxnn sweep trains classifiers (mlp, {', '.join(models.IMAGE_MODELS)}) "
+                          f"on their classes; train {args.model} with jaxnn train")  # fmt: skip
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
                          hidden=args.hidden, output=args.output, epochs=args.epochs,
