@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from timing import jaxnn_epoch, median_rows
 
 from jaxnn import data, models, train
 
@@ -56,20 +57,6 @@ def matmul_rate(repeats: int = 5) -> float:
 
 
 # ------------------------------------------------------------------------------- jaxnn
-def jaxnn_epoch(model, grads, params, X_rows, Y_rows, order):
-    optimizer = optax.sgd(LR)
-    step = train.make_step(train.make_cost_and_grads(grads, model=model), optimizer)
-    epoch = train.make_epoch(step, X_rows.shape[0], BATCH, example_axis=0)
-    opt_state = optimizer.init(params)
-    start = time.perf_counter()
-    compiled = epoch.lower(params, opt_state, order, X_rows, Y_rows).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    params, _, costs = compiled(params, opt_state, order, X_rows, Y_rows)
-    costs.block_until_ready()
-    return params, time.perf_counter() - start, compile_seconds
-
-
 def jaxnn_step_seconds(model, grads, params, X, Y, steps=2):
     optimizer = optax.sgd(LR)
     step = jax.jit(train.make_step(train.make_cost_and_grads(grads, model=model), optimizer))
@@ -179,7 +166,7 @@ def lenet_round(ds, params, order, have_torch) -> dict:
     out = {}
     for grads in ("hand", "autodiff"):
         trained, seconds, compile_seconds = jaxnn_epoch(model, grads, params, X_rows, Y_rows,
-                                                        order)  # fmt: skip
+                                                        order, optax.sgd(LR), BATCH)  # fmt: skip
         out[f"jaxnn ({grads})"] = {"epoch_seconds": seconds, "compile_seconds": compile_seconds,
                                    "test_accuracy": float(evaluate(trained))}  # fmt: skip
     if have_torch:
@@ -212,14 +199,6 @@ def vgg_round(params, X, labels, have_torch) -> dict:
         seconds = torch_step_seconds(params, X_nchw, torch.from_numpy(np.asarray(labels, np.int64)))
         out["pytorch eager"] = {"step_seconds": seconds, "compile_seconds": 0.0}
     return out
-
-
-def median_rows(rounds: list[dict], key: str) -> dict:
-    rows = {}
-    for name in rounds[0]:
-        values = [r[name][key] for r in rounds]
-        rows[name] = {**rounds[-1][name], key: statistics.median(values), f"{key}_all": values}
-    return rows
 
 
 def main() -> None:

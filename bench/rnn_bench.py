@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -25,24 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from timing import jaxnn_epoch, median_rows
 
 from jaxnn import data, models, train
 
 HIDDEN, BATCH, LR = 128, 128, 1e-3
-
-
-def jaxnn_epoch(model, grads, params, X_rows, Y_rows, order):
-    optimizer = optax.adam(LR)
-    step = train.make_step(train.make_cost_and_grads(grads, model=model), optimizer)
-    epoch = train.make_epoch(step, X_rows.shape[0], BATCH, example_axis=2)
-    opt_state = optimizer.init(params)
-    start = time.perf_counter()
-    compiled = epoch.lower(params, opt_state, order, X_rows, Y_rows).compile()
-    compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    trained, _, costs = compiled(params, opt_state, order, X_rows, Y_rows)
-    jax.block_until_ready((trained, costs))
-    return trained, time.perf_counter() - start, compile_seconds
 
 
 def torch_epoch(params, X_seq, labels, order, device):
@@ -87,7 +73,7 @@ def one_round(ds, params, order, have_torch) -> dict:
     out = {}
     for grads in ("hand", "autodiff"):
         trained, seconds, compile_seconds = jaxnn_epoch(model, grads, params, X_rows, Y_rows,
-                                                        order)  # fmt: skip
+                                                        order, optax.adam(LR), BATCH)  # fmt: skip
         test_accuracy = float(accuracy(trained, X_test, Y_test))
         out[f"jaxnn ({grads})"] = {"epoch_seconds": seconds, "compile_seconds": compile_seconds,
                                    "test_accuracy": test_accuracy}  # fmt: skip
@@ -131,11 +117,7 @@ def main() -> None:
         rounds.append(one_round(ds, params, order, have_torch))
         print(f"round {index + 1}: " + ", ".join(f"{name} {row['epoch_seconds']:.2f}s"
                                                 for name, row in rounds[-1].items()))  # fmt: skip
-    rows = {}
-    for name in rounds[0]:
-        values = [r[name]["epoch_seconds"] for r in rounds]
-        rows[name] = {**rounds[-1][name], "epoch_seconds": statistics.median(values),
-                      "epoch_seconds_all": values}  # fmt: skip
+    rows = median_rows(rounds, "epoch_seconds")
     device = jax.devices()[0]
     result = {
         "what": f"one LSTM epoch of row-by-row {args.dataset} (28 steps x 28, hidden {HIDDEN},"

@@ -1,0 +1,34 @@
+"""What the benches share: one compiled training epoch of a jaxnn model, timed apart from its
+compilation, and the medians of interleaved rounds."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from jaxnn import train
+
+
+def jaxnn_epoch(model, grads, params, X_rows, Y_rows, order, optimizer, batch_size):
+    """One epoch of ``model`` (``grads``: hand or autodiff) with ``optimizer``:
+    ``(trained params, epoch seconds, compile seconds)``."""
+    step = train.make_step(train.make_cost_and_grads(grads, model=model), optimizer)
+    epoch = train.make_epoch(step, X_rows.shape[0], batch_size, example_axis=model.example_axis)
+    opt_state = optimizer.init(params)
+    start = time.perf_counter()
+    compiled = epoch.lower(params, opt_state, order, X_rows, Y_rows).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    params, _, costs = compiled(params, opt_state, order, X_rows, Y_rows)
+    costs.block_until_ready()
+    return params, time.perf_counter() - start, compile_seconds
+
+
+def median_rows(rounds: list[dict], key: str) -> dict:
+    """Each implementation's last round with ``key`` replaced by its median over the rounds
+    (all of them in ``key_all``)."""
+    rows = {}
+    for name in rounds[0]:
+        values = [r[name][key] for r in rounds]
+        rows[name] = {**rounds[-1][name], key: statistics.median(values), f"{key}_all": values}
+    return rows
