@@ -240,6 +240,17 @@ def cmd_data_prepare(args) -> int:
     return 0
 
 
+def cmd_data_verify(args) -> int:
+    from jaxnn import data
+    from jaxnn.data import prepared
+
+    if args.name not in data.DEBIAN_FOLDERS:
+        raise ConfigError(f"{args.name!r} has no prepared copy to verify; choose one of: "
+                          f"{', '.join(data.DEBIAN_FOLDERS)}")  # fmt: skip
+    print(f"{args.name}: {prepared.verify(args.name, args.data_dir)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Train an MLP on the bundled digits in seconds, then the gradient-check summary."""
     from jaxnn.run import TrainConfig, train_and_evaluate
@@ -542,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_distributed_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("data", help="datasets: list, prepare")
+    p = sub.add_parser("data", help="datasets: list, prepare, verify")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     q = data_sub.add_parser("list", help="what is available and where it comes from")
     q.set_defaults(func=cmd_data_list)
@@ -551,6 +562,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-dir", default=None)
     q.add_argument("--manual-dir", default=None, help=MANUAL_DIR_HELP)
     q.set_defaults(func=cmd_data_prepare)
+    q = data_sub.add_parser("verify", help="check a prepared copy whole (SHA-256, records)")
+    q.add_argument("name")
+    q.add_argument("--data-dir", default=None)
+    q.set_defaults(func=cmd_data_verify)
 
     p = sub.add_parser("sweep", help="train many seeds/lrs/L2s at once (vmap, one program)")
     p.add_argument("--dataset", default="flower")

@@ -120,13 +120,17 @@ def open_tfds(name: str, data_dir: str | None, manual_dir: str | None, keep: int
     """The test split and the first ``keep`` training examples in memory, and the training
     split's records for streaming (prepared first, as ``data.load`` does)."""
     check(name)
+    from jaxnn.data import prepared
+
     builder = data._builder(name, data_dir)
     data._prepare(builder, name, manual_dir)
-    sources = builder.as_data_source()
-    records = sources["train"]
-    test_images, test_labels = data._read_split(
-        sources["test"], filepaths=builder.info.splits["test"].filepaths
-    )
+    folder = prepared.folder_of(builder)
+    with prepared.reading(name, folder):  # a damaged copy: one line naming the file
+        sources = builder.as_data_source()
+        test_images, test_labels = data._read_split(
+            sources["test"], filepaths=builder.info.splits["test"].filepaths
+        )
+    records = prepared.Guarded(sources["train"], name, folder)  # and mid-epoch as well
     head = records.__getitems__(list(range(min(keep, len(records)))))
     head_images = np.stack([example["image"] for example in head])
     head_labels = np.array([example["label"] for example in head], np.int32)

@@ -172,7 +172,18 @@ def _builder(name: str, data_dir: str | None):
     from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
 
     cls = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
-    return cls(data_dir=data_dir, file_format="array_record")
+    try:
+        return cls(data_dir=data_dir, file_format="array_record")
+    except Exception:  # TFDS reads a prepared copy's dataset_info.json here
+        from tensorflow_datasets.core import constants
+
+        from jaxnn.data import prepared
+
+        folder = os.path.join(data_dir or constants.DATA_DIR, cls.name, str(cls.VERSION))
+        damage = prepared.check(folder, name) if os.path.isdir(folder) else None
+        if damage is None:
+            raise
+        raise prepared.damaged_error(name, folder, damage, rebuildable=False) from None
 
 
 def _online(url: str, timeout: float = 3.0) -> bool:
@@ -216,15 +227,36 @@ def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = Non
             f"{name!r} is not a TFDS dataset jaxnn builds; choose one of: "
             f"{', '.join(DEBIAN_FOLDERS)}"
         )
-    return _prepare(_builder(name, data_dir), name, manual_dir)
+    return _prepare(_builder(name, data_dir), name, manual_dir, rebuild=True)
 
 
-def _prepare(builder, name: str, manual_dir: str | None) -> str:
-    """``prepare`` on a builder the caller keeps using (one builder per load)."""
-    import tensorflow_datasets as tfds
+def _prepare(builder, name: str, manual_dir: str | None, rebuild: bool = False) -> str:
+    """``prepare`` on a builder the caller keeps using (one builder per load). A prepared
+    copy is checked first (``prepared.check``, ~1 ms); a damaged one is a ``DataError``
+    naming the file and the fix, or is rebuilt where a source was named (``manual_dir``) or
+    the user asked for a preparation (``rebuild``: ``jaxnn data prepare``)."""
+    from jaxnn.data import prepared
 
-    if builder.is_prepared():
+    folder = prepared.folder_of(builder)
+    damage = prepared.check(folder, name) if builder.is_prepared() else None
+    if builder.is_prepared() and damage is None:
         return f"prepared TFDS array_record in {builder.data_dir}"
+    if damage is not None and manual_dir is None and not rebuild:
+        raise prepared.damaged_error(name, folder, damage)
+    source = _find_source(builder, name, manual_dir)
+    with prepared.lock(folder, name):
+        if builder.is_prepared():  # another process built it while this one waited
+            damage = prepared.check(folder, name)
+            if damage is None:
+                builder.info.read_from_directory(builder.data_path)
+                return f"prepared TFDS array_record in {builder.data_dir} (by another process)"
+        prepared.remove_incomplete(folder)
+        return _build(builder, name, source, damage)
+
+
+def _find_source(builder, name: str, manual_dir: str | None) -> str | None:
+    """The manual folder to build from (``manual_dir``, else Debian's package folder), or
+    None to download; a ``DatasetUnavailableError`` when there is neither."""
     from jaxnn.datasets.mnist_idx import manual_files
 
     if manual_dir is not None and _manual_form(manual_dir, name) is None:
@@ -249,10 +281,23 @@ def _prepare(builder, name: str, manual_dir: str | None) -> str:
             "Offline, `--dataset digits` works with no download, and `--dataset fashion_mnist` "
             "with Debian's dataset-fashion-mnist package."
         )
+    return folder
+
+
+def _build(builder, name: str, folder: str | None, damage) -> str:
+    """Build the copy from ``folder`` (or the download), the damaged one deleted first."""
+    import tensorflow_datasets as tfds
+
+    from jaxnn.data import prepared
+    from jaxnn.datasets.mnist_idx import manual_files
+
     if folder is not None:
         # decoded and checked against the canonical SHA-256 before TFDS is called, so a
         # wrong, truncated or refused file (DataError, exit code 3) leaves nothing in data_dir
         builder.verified_arrays = manual_files.load(folder, name)
+    if damage is not None:
+        prepared.discard(prepared.folder_of(builder), name, damage,
+                         folder or builder.URL_ROOT)  # fmt: skip
     config = tfds.download.DownloadConfig(manual_dir=folder)
     builder.download_and_prepare(download_config=config)
     origin = f"built from {folder}" if folder else f"downloaded from {builder.URL_ROOT}"
@@ -351,14 +396,19 @@ def _read_split(source, check: int = 256, filepaths=()) -> tuple[np.ndarray, np.
 
 def _tfds_loader(name: str):
     def load(data_dir: str | None = None, manual_dir: str | None = None, **_) -> Dataset:
+        from jaxnn.data import prepared
+
         builder = _builder(name, data_dir)
         _prepare(builder, name, manual_dir)
-        sources = builder.as_data_source()
-        splits = builder.info.splits
-        images_train, labels_train = _read_split(
-            sources["train"], filepaths=splits["train"].filepaths
-        )
-        images_test, labels_test = _read_split(sources["test"], filepaths=splits["test"].filepaths)
+        with prepared.reading(name, prepared.folder_of(builder)):  # a failed read: one line
+            sources = builder.as_data_source()
+            splits = builder.info.splits
+            images_train, labels_train = _read_split(
+                sources["train"], filepaths=splits["train"].filepaths
+            )
+            images_test, labels_test = _read_split(
+                sources["test"], filepaths=splits["test"].filepaths
+            )
 
         def columns(images):
             return features.to_columns(features.scale_01(features.flatten(images)))

@@ -89,6 +89,15 @@ class _IdxBuilder(tfds.core.GeneratorBasedBuilder):
             arrays = manual_files.load(None, self.DATASET, found)
         return {split: self._generate_examples(*arrays[split]) for split in IDX_FILES}
 
+    def _download_and_prepare(self, dl_manager, download_config=None):
+        """TFDS's, then ``jaxnn_prepared.json`` (each shard's size and SHA-256) written into
+        the ``incomplete.*`` folder TFDS is building in, before it renames it: the copy
+        never exists without its manifest (``jaxnn.data.prepared``)."""
+        from jaxnn.data import prepared
+
+        super()._download_and_prepare(dl_manager=dl_manager, download_config=download_config)
+        prepared.write_manifest(os.fspath(self.data_dir), self.DATASET)
+
     def _generate_examples(self, images, labels):
         for index in range(images.shape[0]):
             yield index, {"image": images[index], "label": int(labels[index])}
