@@ -15,6 +15,7 @@ longer match (empty, truncated, bit-flipped) is a ``CheckpointError`` that names
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -68,14 +69,24 @@ def save(directory: str, epoch: int, state: dict) -> None:
             and not bool(jax.numpy.isfinite(leaf).all())
         ):
             raise CheckpointError("refusing to save a checkpoint with NaN/Inf values")
+    from jaxnn import safe_write
+
     step_dir = os.path.join(os.path.abspath(directory), str(epoch))
-    if os.path.exists(step_dir):  # left by a crashed save, or a run resumed before it
-        shutil.rmtree(step_dir)
-    manager = _manager(directory)
-    manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
-    manager.wait_until_finished()
-    manager.close()
-    _write_manifest(os.path.join(os.path.abspath(directory), str(epoch)))
+    safe_write.install()  # orbax's writer threads' error logs: collected, not printed
+    try:
+        safe_write.clean_partial(directory)  # left by a crashed or failed save
+        if os.path.exists(step_dir):  # a run resumed before it
+            shutil.rmtree(step_dir)
+        manager = _manager(directory)
+        try:
+            manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
+            manager.wait_until_finished()
+        finally:
+            with contextlib.suppress(Exception):  # its error is the one raised above
+                manager.close()
+        _write_manifest(step_dir)
+    except (OSError, ValueError, RuntimeError) as error:  # disk full, quota, lost mount
+        raise safe_write.failed(f"checkpoint {epoch}", step_dir, directory, error) from None
 
 
 def host_copy(tree):
@@ -111,6 +122,12 @@ class BackgroundSaver:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """Wait for the save in flight and drop its error: the run is already ending on
+        another one (a failed write), which is the one to report."""
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 MANIFEST = "jaxnn_checksums.json"

@@ -43,6 +43,13 @@ class CheckpointError(JaxnnError):
     exit_code = 5
 
 
+class WriteError(JaxnnError):
+    """A result of a run (checkpoint, history, metrics, plots) could not be written: disk
+    full, quota, a vanished mount. The message names the last complete checkpoint."""
+
+    exit_code = 5
+
+
 class DivergenceError(JaxnnError, FloatingPointError):
     """Training produced a non-finite cost or gradient."""
 
@@ -68,6 +75,7 @@ EXIT_CODES = {
     "bad data": DataError.exit_code,
     "dataset unavailable": DatasetUnavailableError.exit_code,
     "checkpoint problem": CheckpointError.exit_code,
+    "results could not be written": WriteError.exit_code,
     "training diverged": DivergenceError.exit_code,
     "distributed run failed": DistributedError.exit_code,
 }

@@ -22,8 +22,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import checkpoint, data, distributed, divergence, mlp, models, provenance, stream, train
-from jaxnn.errors import ConfigError, DivergenceError, JaxnnError
+from jaxnn import (
+    checkpoint,
+    data,
+    distributed,
+    divergence,
+    mlp,
+    models,
+    provenance,
+    safe_write,
+    stream,
+    train,
+)
+from jaxnn.errors import ConfigError, DataError, DivergenceError, JaxnnError, WriteError
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 EVAL_KEY_SALT = 0x6576616C  # "eval": evaluation noise is fold_in(PRNGKey(seed), this), fixed
@@ -308,11 +319,7 @@ def _check_same_run(path: str, config: TrainConfig, dims: list[int] | None) -> N
 def _write_json(path: str, payload: dict) -> None:
     if not distributed.is_writer():
         return
-    tmp = path + ".tmp"
-    with open(tmp, "w") as file:
-        json.dump(payload, file, indent=2)
-        file.write("\n")
-    os.replace(tmp, path)
+    safe_write.write_json(path, payload)  # a failed write: WriteError, exit code 5
 
 
 class _Arrays(NamedTuple):
@@ -481,12 +488,10 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]
         params, opt_state = train.replicate((params, opt_state), mesh)
         if os.path.exists(history_path):
-            with open(history_path) as file:
-                history = [json.loads(line) for line in file if line.strip()]
+            history = safe_write.read_jsonl(history_path)
             history = [row for row in history if row["epoch"] <= start_epoch]
     if distributed.is_writer():  # rewrite: drops epochs after the checkpoint
-        with open(history_path, "w") as file:
-            file.writelines(json.dumps(row) + "\n" for row in history)
+        safe_write.write_lines(history_path, [json.dumps(row) + "\n" for row in history])
     return start_epoch, params, opt_state, key_data, history
 
 
@@ -540,14 +545,16 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                 bar.set_postfix(_progress(row))
             history.append(row)
             if distributed.is_writer():
-                with open(history_path, "a") as file:
-                    file.write(json.dumps(row) + "\n")
+                safe_write.append_line(history_path, json.dumps(row) + "\n")
             done = (epoch + 1, params, opt_state)
             # several processes save together: process 0's clock decides for all
             if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
-    except (KeyboardInterrupt, DivergenceError):
+    except WriteError as error:  # the disk failed: no further save; name the last one
+        saver.abandon()
+        raise safe_write.restated(error) from None
+    except (KeyboardInterrupt, DivergenceError, DataError):  # DataError: a streamed read
         if done[0] > saved_epoch:  # keep the finished epochs: --resume continues from here
             save(done)
         saver.close()
@@ -600,7 +607,8 @@ def _plots(history: list[dict], out_dir: str) -> list[str]:
         return []
     from jaxnn import plots  # matplotlib: imported only once there is something to draw
 
-    return plots.training_curves(history, out_dir)
+    with safe_write.writing("the plots", out_dir, out_dir):
+        return plots.training_curves(history, out_dir)
 
 
 def _state(params, opt_state, epoch: int, key, step: int) -> dict:
