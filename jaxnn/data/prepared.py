@@ -12,7 +12,8 @@ in array_record's C++ reader. This module finds such damage first and names it i
   (the canonical IDX SHA-256 the source files were verified against) are the dataset's.
 * **On request** (``jaxnn data verify NAME``, and whenever a read fails): the SHA-256 of
   every shard against ``jaxnn_prepared.json`` and every record read back (array_record
-  checks each chunk's hash).
+  checks each chunk's hash). A read that failed leaves ``jaxnn_damaged.json`` in the copy:
+  the next run names the damage at once instead of after loading.
 * ``jaxnn_prepared.json`` is written by the builder into TFDS's ``incomplete.*`` folder
   before TFDS renames it to ``1.0.0``: a copy has its manifest from the moment it exists,
   and a killed preparation leaves only an ``incomplete.*`` folder, which TFDS never reads
@@ -35,6 +36,7 @@ from typing import NamedTuple
 from jaxnn.errors import DataError
 
 MANIFEST = "jaxnn_prepared.json"
+DAMAGED = "jaxnn_damaged.json"  # a damage a failed read found (``read_failed``)
 TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"  # TFDS's shard file names
 
 
@@ -129,6 +131,9 @@ def check(folder: str, dataset: str, full: bool = False) -> Damage | None:
     shards, damage = _shards(folder)
     if damage is not None:
         return damage
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        with open(os.path.join(folder, DAMAGED)) as file:
+            return Damage(**json.load(file))
     manifest, damage = _manifest(folder)
     if damage is not None:
         return damage
@@ -147,7 +152,8 @@ def check(folder: str, dataset: str, full: bool = False) -> Damage | None:
         try:
             found = _read_every_record(path) if full else _count_records(path)
         except (RuntimeError, OSError, ValueError) as error:
-            return Damage(path, f"unreadable ({_reason(error)})")
+            what = "its records" if full else "its array_record footer"
+            return Damage(path, f"{what} cannot be read ({_reason(error)})")
         if found != records:
             return Damage(path, f"{found} records where dataset_info.json lists {records}")
         if full and name in recorded and _sha256(path) != recorded[name]["sha256"]:
@@ -179,10 +185,15 @@ def damaged_error(dataset: str, folder: str, damage: Damage, rebuildable: bool =
 
 def read_failed(dataset: str, folder: str, error: BaseException) -> DataError:
     """The one-line error for a read of the prepared copy that failed (at load, or
-    mid-epoch while streaming): the damaged file, found by the full check."""
+    mid-epoch while streaming): the damaged file, found by the full check. The damage is
+    recorded in the copy (``DAMAGED``), so that the next run's cheap check names it at
+    once (and rebuilds the copy when given --manual-dir)."""
     damage = check(folder, dataset, full=True)
     if damage is None:
         damage = Damage(folder, f"a read failed ({_reason(error)})")
+    with contextlib.suppress(OSError):  # a read-only copy: the next run finds it again
+        with open(os.path.join(folder, DAMAGED), "w") as file:
+            json.dump(damage._asdict(), file)
     return damaged_error(dataset, folder, damage)
 
 
