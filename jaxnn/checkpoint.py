@@ -77,16 +77,24 @@ def save(directory: str, epoch: int, state: dict) -> None:
         safe_write.clean_partial(directory)  # left by a crashed or failed save
         if os.path.exists(step_dir):  # a run resumed before it
             shutil.rmtree(step_dir)
-        manager = _manager(directory)
-        try:
-            manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
-            manager.wait_until_finished()
-        finally:
-            with contextlib.suppress(Exception):  # its error is the one raised above
-                manager.close()
+        os.makedirs(directory, exist_ok=True)
+        safe_write.check_space(directory, _nbytes(state), f"checkpoint {epoch}")
+        with safe_write.quiet_stderr():  # what orbax's threads print when a write fails
+            manager = _manager(directory)
+            try:
+                manager.save(epoch, args=ocp.args.StandardSave(state), force=True)
+                manager.wait_until_finished()
+            finally:
+                with contextlib.suppress(Exception):  # its error is the one raised above
+                    manager.close()
         _write_manifest(step_dir)
     except (OSError, ValueError, RuntimeError) as error:  # disk full, quota, lost mount
         raise safe_write.failed(f"checkpoint {epoch}", step_dir, directory, error) from None
+
+
+def _nbytes(state) -> int:
+    """The bytes of the state's arrays: about what a checkpoint of it takes on disk."""
+    return sum(int(getattr(leaf, "nbytes", 0)) for leaf in jax.tree.leaves(state))
 
 
 def host_copy(tree):

@@ -551,9 +551,9 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
-    except WriteError as error:  # the disk failed: no further save; name the last one
+    except WriteError:  # the disk failed: no further save (the error names the last one)
         saver.abandon()
-        raise safe_write.restated(error) from None
+        raise
     except (KeyboardInterrupt, DivergenceError, DataError):  # DataError: a streamed read
         if done[0] > saved_epoch:  # keep the finished epochs: --resume continues from here
             save(done)

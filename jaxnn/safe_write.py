@@ -7,20 +7,25 @@ checkpoint is the last complete one, so that ``--resume`` continues from it once
 freed. What the failed write left is removed: orbax's ``*.orbax-checkpoint-tmp`` folders,
 a checkpoint folder without its manifest, a ``*.tmp`` JSON file, a partial history line.
 
-orbax writes a checkpoint from background threads, which log their failure (with a
-traceback) before the same error reaches ``checkpoint.save``; those records are collected
-here (``ORBAX_ERRORS``) instead of printed, and the one-line error reports the failure.
+A checkpoint that cannot fit in the free space is refused before orbax starts
+(``check_space``). Otherwise orbax writes it from background threads, which log their
+failure (with a traceback) before the same error reaches ``checkpoint.save``, and
+tensorstore's callbacks print "Event loop is closed" tracebacks up to the interpreter's
+exit; both are collected here (``ORBAX_ERRORS``, ``QuietStderr``) instead of printed, and
+the one-line error reports the failure.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import traceback
 
 from jaxnn.errors import DataError, WriteError
@@ -54,6 +59,83 @@ def install() -> None:
     logger = logging.getLogger("absl")
     if not any(isinstance(f, _CollectOrbaxErrors) for f in logger.filters):
         logger.addFilter(_CollectOrbaxErrors())
+
+
+# what tensorstore's write callbacks print (through ``sys.stderr``) when they complete
+# after the event loop of orbax's failed save was closed, up to interpreter shutdown
+NOISE = ("RuntimeError: Event loop is closed", "ImportError: sys.meta_path is None")
+TRACEBACK = "Traceback (most recent call last):"
+
+
+class QuietStderr:
+    """``sys.stderr`` once a checkpoint save failed: tracebacks that end in one of the
+    ``NOISE`` lines are collected (``ORBAX_ERRORS``), everything else passes through."""
+
+    def __init__(self, stream):
+        self.stream, self.pending, self.block = stream, "", None
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            self._line(line + "\n")
+        if self.block is None and self.pending and not (
+            TRACEBACK.startswith(self.pending) or self.pending.startswith(TRACEBACK)
+        ):  # fmt: skip
+            self.stream.write(self.pending)  # a partial line (a progress bar's \r)
+            self.pending = ""
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if self.block is None:
+            if line.startswith(TRACEBACK):
+                self.block = [line]
+            else:
+                self.stream.write(line)
+            return
+        self.block.append(line)
+        if line.strip() and not line.startswith((" ", "\t", TRACEBACK)):  # its last line
+            if line.startswith(NOISE):
+                ORBAX_ERRORS.append(line.strip())
+            else:
+                self.stream.write("".join(self.block))
+            self.block = None
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """``QuietStderr`` while orbax writes, and from then on if the write failed (its
+    threads may print until the interpreter exits)."""
+    previous = sys.stderr
+    if not isinstance(previous, QuietStderr):
+        sys.stderr = QuietStderr(previous)
+    yield
+    if isinstance(sys.stderr, QuietStderr) and sys.stderr.stream is previous:
+        sys.stderr = previous  # succeeded: nothing left to quieten
+
+
+def check_space(directory: str, needed: int, what: str) -> None:
+    """Refuse a write of about ``needed`` bytes that cannot fit in ``directory``'s
+    filesystem before it starts (``OSError`` ENOSPC): a failure that orbax would meet
+    halfway through, from its writer threads. Quotas and lost mounts still fail in the
+    write itself."""
+    try:
+        stats = os.statvfs(directory)
+    except (OSError, AttributeError):  # no statvfs (Windows): the write decides
+        return
+    free = stats.f_bavail * stats.f_frsize
+    if needed > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {what} needs about "
+            f"{needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free",
+        )
 
 
 def reason(error: BaseException) -> str:
@@ -102,26 +184,26 @@ def clean_partial(ckpt_dir: str) -> None:
                     os.remove(path)
 
 
+class WriteFailed(WriteError):
+    """A failed write; its message names the last complete checkpoint when it is shown,
+    after the saves still in flight when the write failed have ended."""
+
+    def __init__(self, what: str, path: str, ckpt_dir: str, why: str):
+        super().__init__(what, path, ckpt_dir, why)
+        self.what, self.path, self.ckpt_dir, self.why = what, path, ckpt_dir, why
+
+    def __str__(self) -> str:
+        with contextlib.suppress(OSError):
+            clean_partial(self.ckpt_dir)
+        return (f"could not write {self.what} to {self.path} ({self.why}); "
+                f"{last_complete(self.ckpt_dir)}")  # fmt: skip
+
+
 def failed(what: str, path: str, ckpt_dir: str, error: BaseException) -> WriteError:
     """The one-line error for a failed write (the partial checkpoints removed first)."""
     with contextlib.suppress(OSError):
         clean_partial(ckpt_dir)
-    failure = WriteError(f"could not write {what} to {path} ({reason(error)}); "
-                         f"{last_complete(ckpt_dir)}")  # fmt: skip
-    failure.parts = (what, path, ckpt_dir, reason(error))
-    return failure
-
-
-def restated(error: WriteError) -> WriteError:
-    """``error`` naming the last complete checkpoint as it is now: once the save that was
-    in flight when the write failed has finished (or failed in turn)."""
-    parts = getattr(error, "parts", None)
-    if parts is None:
-        return error
-    what, path, ckpt_dir, why = parts
-    with contextlib.suppress(OSError):
-        clean_partial(ckpt_dir)
-    return WriteError(f"could not write {what} to {path} ({why}); {last_complete(ckpt_dir)}")
+    return WriteFailed(what, path, ckpt_dir, reason(error))
 
 
 @contextlib.contextmanager
