@@ -244,6 +244,13 @@ def _prepare(builder, name: str, manual_dir: str | None, rebuild: bool = False) 
     if damage is not None and manual_dir is None and not rebuild:
         raise prepared.damaged_error(name, folder, damage)
     source = _find_source(builder, name, manual_dir)
+    if source is not None:
+        from jaxnn.datasets.mnist_idx import manual_files
+
+        # decoded and checked against the canonical SHA-256 before TFDS is called (and
+        # before the lock is taken), so a wrong, truncated or refused file (DataError, exit
+        # code 3) leaves nothing in data_dir
+        builder.verified_arrays = manual_files.load(source, name)
     with prepared.lock(folder, name):
         if builder.is_prepared():  # another process built it while this one waited
             damage = prepared.check(folder, name)
@@ -289,12 +296,7 @@ def _build(builder, name: str, folder: str | None, damage) -> str:
     import tensorflow_datasets as tfds
 
     from jaxnn.data import prepared
-    from jaxnn.datasets.mnist_idx import manual_files
 
-    if folder is not None:
-        # decoded and checked against the canonical SHA-256 before TFDS is called, so a
-        # wrong, truncated or refused file (DataError, exit code 3) leaves nothing in data_dir
-        builder.verified_arrays = manual_files.load(folder, name)
     if damage is not None:
         prepared.discard(prepared.folder_of(builder), name, damage,
                          folder or builder.URL_ROOT)  # fmt: skip
