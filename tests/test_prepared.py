@@ -255,3 +255,15 @@ def test_a_read_error_mid_epoch_keeps_the_finished_epochs(copy, tmp_path, monkey
     assert cli.main([*argv, "--epochs", "3", "--resume", "--manual-dir", str(idx)]) == 0
     assert "rebuilding it from" in capsys.readouterr().err
     assert checkpoint.latest_epoch(str(out / "checkpoints")) == 3
+
+
+def test_content_digests_are_checked_where_the_manual_files_are_at_hand(copy, monkeypatch):
+    from jaxnn.datasets.mnist_idx import manual_files
+
+    _, folder, _ = copy
+    assert prepared.check(str(folder), "mnist", content=True) is None
+    real = {"mnist": dict(manual_files.CANONICAL["fashion_mnist"])}  # other content
+    monkeypatch.setattr(manual_files, "CANONICAL", {**manual_files.CANONICAL, **real})
+    assert prepared.check(str(folder), "mnist") is None  # a run without --manual-dir
+    damage = prepared.check(str(folder), "mnist", content=True)
+    assert damage.path.endswith(prepared.MANIFEST) and "other files" in damage.problem

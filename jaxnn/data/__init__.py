@@ -238,7 +238,8 @@ def _prepare(builder, name: str, manual_dir: str | None, rebuild: bool = False) 
     from jaxnn.data import prepared
 
     folder = prepared.folder_of(builder)
-    damage = prepared.check(folder, name) if builder.is_prepared() else None
+    given = manual_dir is not None  # the manual files at hand: their digests checked too
+    damage = prepared.check(folder, name, content=given) if builder.is_prepared() else None
     if builder.is_prepared() and damage is None:
         return f"prepared TFDS array_record in {builder.data_dir}"
     if damage is not None and manual_dir is None and not rebuild:
@@ -253,7 +254,7 @@ def _prepare(builder, name: str, manual_dir: str | None, rebuild: bool = False) 
         builder.verified_arrays = manual_files.load(source, name)
     with prepared.lock(folder, name):
         if builder.is_prepared():  # another process built it while this one waited
-            damage = prepared.check(folder, name)
+            damage = prepared.check(folder, name, content=given)
             if damage is None:
                 builder.info.read_from_directory(builder.data_path)
                 return f"prepared TFDS array_record in {builder.data_dir} (by another process)"

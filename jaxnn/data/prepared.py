@@ -8,8 +8,9 @@ in array_record's C++ reader. This module finds such damage first and names it i
 * **Every run (cheap, ~1 ms).** ``dataset_info.json`` parses; every shard it lists exists;
   each shard's record count, read from the array_record footer (``num_records``), equals
   the count TFDS recorded (``shardLengths``); each shard's size equals the size recorded in
-  ``jaxnn_prepared.json`` when the copy was built; and the content digests recorded there
-  (the canonical IDX SHA-256 the source files were verified against) are the dataset's.
+  ``jaxnn_prepared.json`` when the copy was built; and, where the manual files are at hand
+  (``--manual-dir``), the content digests recorded there (the canonical IDX SHA-256 the
+  source files were verified against) are the ones those files must have.
 * **On request** (``jaxnn data verify NAME``, and whenever a read fails): the SHA-256 of
   every shard against ``jaxnn_prepared.json`` and every record read back (array_record
   checks each chunk's hash). A read that failed leaves ``jaxnn_damaged.json`` in the copy:
@@ -125,9 +126,13 @@ def content_digests(dataset: str) -> dict[str, str]:
     return {name: entry.sha256 for name, entry in manual_files.CANONICAL[dataset].items()}
 
 
-def check(folder: str, dataset: str, full: bool = False) -> Damage | None:
+def check(folder: str, dataset: str, full: bool = False, content: bool | None = None
+          ) -> Damage | None:  # fmt: skip
     """The first damage found in the prepared copy in ``folder``, or None. ``full``: also
-    the SHA-256 of every shard and every record read back (see the module docstring)."""
+    the SHA-256 of every shard and every record read back (see the module docstring).
+    ``content`` (default: ``full``): also the content digests recorded at preparation
+    against the canonical ones the manual files must have (a run given --manual-dir)."""
+    content = full if content is None else content
     shards, damage = _shards(folder)
     if damage is not None:
         return damage
@@ -137,7 +142,7 @@ def check(folder: str, dataset: str, full: bool = False) -> Damage | None:
     manifest, damage = _manifest(folder)
     if damage is not None:
         return damage
-    if manifest is not None and manifest.get("content") != content_digests(dataset):
+    if content and manifest is not None and manifest.get("content") != content_digests(dataset):
         return Damage(os.path.join(folder, MANIFEST),
                       f"built from other files than the canonical {dataset}")  # fmt: skip
     recorded = (manifest or {}).get("files", {})
