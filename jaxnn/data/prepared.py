@@ -5,8 +5,8 @@
 or a bad network filesystem can damage that folder afterwards; reading it then fails deep
 in array_record's C++ reader. This module finds such damage first and names it in one line.
 
-* **Every run (cheap: 12 ms for Fashion-MNIST's two shards, measured).** ``dataset_info.json`` parses; every shard it lists exists;
-  each shard's record count, read from the array_record footer (``num_records``), equals
+* **Every run (cheap: 12 ms for Fashion-MNIST, measured).** ``dataset_info.json`` parses;
+  every shard it lists exists; each shard's record count, read from the array_record footer (``num_records``), equals
   the count TFDS recorded (``shardLengths``); each shard's size equals the size recorded in
   ``jaxnn_prepared.json`` when the copy was built; and, where the manual files are at hand
   (``--manual-dir``), the content digests recorded there (the canonical IDX SHA-256 the
