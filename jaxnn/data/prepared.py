@@ -6,9 +6,9 @@ or a bad network filesystem can damage that folder afterwards; reading it then f
 in array_record's C++ reader. This module finds such damage first and names it in one line.
 
 * **Every run (cheap: 12 ms for Fashion-MNIST, measured).** ``dataset_info.json`` parses;
-  every shard it lists exists; each shard's record count, read from the array_record footer (``num_records``), equals
-  the count TFDS recorded (``shardLengths``); each shard's size equals the size recorded in
-  ``jaxnn_prepared.json`` when the copy was built; and, where the manual files are at hand
+  every shard it lists exists; each shard's record count, read from the array_record
+  footer (``num_records``), equals the count TFDS recorded (``shardLengths``); each
+  shard's size equals the size recorded in ``jaxnn_prepared.json`` when the copy was built; and, where the manual files are at hand
   (``--manual-dir``), the content digests recorded there (the canonical IDX SHA-256 the
   source files were verified against) are the ones those files must have.
 * **On request** (``jaxnn data verify NAME``, and whenever a read fails): the SHA-256 of
