@@ -8,9 +8,10 @@ in array_record's C++ reader. This module finds such damage first and names it i
 * **Every run (cheap: 12 ms for Fashion-MNIST, measured).** ``dataset_info.json`` parses;
   every shard it lists exists; each shard's record count, read from the array_record
   footer (``num_records``), equals the count TFDS recorded (``shardLengths``); each
-  shard's size equals the size recorded in ``jaxnn_prepared.json`` when the copy was built; and, where the manual files are at hand
-  (``--manual-dir``), the content digests recorded there (the canonical IDX SHA-256 the
-  source files were verified against) are the ones those files must have.
+  shard's size equals the size recorded in ``jaxnn_prepared.json`` when the copy was
+  built; and, where the manual files are at hand (``--manual-dir``), the content digests
+  recorded there (the canonical IDX SHA-256 the source files were verified against) are
+  the ones those files must have.
 * **On request** (``jaxnn data verify NAME``, and whenever a read fails): the SHA-256 of
   every shard against ``jaxnn_prepared.json`` and every record read back (array_record
   checks each chunk's hash). A read that failed leaves ``jaxnn_damaged.json`` in the copy:
