@@ -268,3 +268,19 @@ def test_content_digests_are_checked_where_the_manual_files_are_at_hand(copy, mo
     assert prepared.check(str(folder), "mnist") is None  # a run without --manual-dir
     damage = prepared.check(str(folder), "mnist", content=True)
     assert damage.path.endswith(prepared.MANIFEST) and "other files" in damage.problem
+
+
+def test_a_read_error_on_sound_files_is_not_recorded_as_damage(copy):
+    _, folder, _ = copy
+
+    class Flaky:
+        def __len__(self):
+            return 24
+
+        def __getitems__(self, indices):
+            raise RuntimeError("Input/output error")
+
+    with pytest.raises(DataError, match="check out now.*rerun"):
+        prepared.Guarded(Flaky(), "mnist", str(folder)).__getitems__([0])
+    assert not (folder / prepared.DAMAGED).exists()
+    assert prepared.check(str(folder), "mnist") is None

@@ -244,7 +244,12 @@ def _prepare(builder, name: str, manual_dir: str | None, rebuild: bool = False) 
         return f"prepared TFDS array_record in {builder.data_dir}"
     if damage is not None and manual_dir is None and not rebuild:
         raise prepared.damaged_error(name, folder, damage)
-    source = _find_source(builder, name, manual_dir)
+    try:
+        source = _find_source(builder, name, manual_dir)
+    except DatasetUnavailableError:
+        if damage is None:
+            raise
+        raise prepared.damaged_error(name, folder, damage) from None  # nothing to rebuild from
     if source is not None:
         from jaxnn.datasets.mnist_idx import manual_files
 

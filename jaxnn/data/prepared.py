@@ -195,8 +195,11 @@ def read_failed(dataset: str, folder: str, error: BaseException) -> DataError:
     recorded in the copy (``DAMAGED``), so that the next run's cheap check names it at
     once (and rebuilds the copy when given --manual-dir)."""
     damage = check(folder, dataset, full=True)
-    if damage is None:
-        damage = Damage(folder, f"a read failed ({_reason(error)})")
+    if damage is None:  # the files check out now: a passing fault (a network filesystem)
+        return DataError(f"reading the prepared {dataset} in {folder} failed "
+                         f"({_reason(error)}), though its files check out now "
+                         f"(jaxnn data verify {dataset}): rerun; if it recurs, "
+                         f"{_fix(dataset, folder)}")  # fmt: skip
     with contextlib.suppress(OSError):  # a read-only copy: the next run finds it again
         with open(os.path.join(folder, DAMAGED), "w") as file:
             json.dump(damage._asdict(), file)
