@@ -52,8 +52,7 @@ def test_streamed_rows_are_the_in_memory_layout(tiny_mnist, family):  # noqa: F8
 
 
 @pytest.mark.parametrize("family", ["lenet5", "lstm"])  # columns: tests/test_stream.py
-def test_each_family_streams_the_in_memory_params_and_resumes(tiny_mnist, tmp_path,
-                                                              family):  # noqa: F811
+def test_streamed_family_equals_in_memory(tiny_mnist, tmp_path, family):  # noqa: F811
     """A streamed run of 1 epoch, resumed for a 2nd, trains the in-memory run's params after
     each epoch (float tolerance: one step compiled alone vs inside the epoch's scan)."""
     memory = train_and_evaluate(family_config(tiny_mnist, family), str(tmp_path / "m"),
