@@ -205,6 +205,7 @@ def cmd_train(args) -> int:
 
         def train_everywhere() -> int:  # --devices: the global count (default: all)
             devices = distributed.global_devices(args.devices, args.devices != 1)
+            config.validate()  # a bad setting first, then settings that differ
             distributed.same_settings({**dataclasses.asdict(config), "resume": args.resume})
             return _train(dataclasses.replace(config, devices=devices), out_dir, args)
 

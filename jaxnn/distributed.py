@@ -207,8 +207,9 @@ def same_settings(settings: dict) -> None:
         return
     announced = _client().blocking_key_value_get("jaxnn/settings/0", 10_000)
     theirs = json.loads(announced)
+    mine = json.loads(text)
     differ = [f"--{key.replace('_', '-')} {theirs.get(key)!r} there, {value!r} here"
-              for key, value in sorted(settings.items()) if theirs.get(key) != value]  # fmt: skip
+              for key, value in sorted(mine.items()) if theirs.get(key) != value]  # fmt: skip
     raise ConfigError(
         f"process {jax.process_index()} was started with other settings than process 0 "
         f"({'; '.join(differ) or 'they differ'}): start every process with the same command"
@@ -265,7 +266,8 @@ def _client():
 
 
 FAILED_KEY = "jaxnn/failed"  # the first process that fails writes its index here
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.5  # how often each process looks for a failed or silent peer
+ACK_SECONDS = 3.0  # how long a failing process 0 waits for the others to hear why
 
 
 _WATCH: Watch | None = None
@@ -290,11 +292,28 @@ class Watch:
         self.thread.start()
 
     def announce(self, why: str) -> None:
-        """Tell the other processes that this one fails (``why``: its one line), once."""
+        """Tell the other processes that this one fails (``why``: its one line), once.
+        Process 0 then waits (up to ``ACK_SECONDS``) for each to acknowledge: its exit
+        takes the coordination service down with it, before they could read why."""
         self.leaving = True
+        client = _client()
         try:
-            _client().key_value_set(FAILED_KEY, json.dumps([self.index, why[:300]]))
+            client.key_value_set(FAILED_KEY, json.dumps([self.index, why[:300]]))
         except Exception:  # another process announced first, or the service is gone
+            return
+        if self.index == 0:
+            deadline = time.monotonic() + ACK_SECONDS
+            for other in range(1, self.processes):
+                left = int(max(deadline - time.monotonic(), 0.001) * 1000)
+                try:
+                    client.blocking_key_value_get(f"{FAILED_KEY}/seen/{other}", left)
+                except Exception:  # gone already, or slower than ACK_SECONDS
+                    pass
+
+    def _acknowledge(self) -> None:
+        try:
+            _client().key_value_set(f"{FAILED_KEY}/seen/{self.index}", "1")
+        except Exception:
             pass
 
     def _stop(self, message: str) -> None:
@@ -311,7 +330,8 @@ class Watch:
                 announced = None
             if announced:
                 index, why = json.loads(announced)
-                if index != self.index:
+                if index != self.index and not self.leaving:
+                    self._acknowledge()
                     self._stop(
                         f"process {index} of {self.processes} failed ({why}); every process "
                         "stops. Fix it and start all of them again (with --resume to continue "
@@ -329,6 +349,21 @@ class Watch:
                 self._stop(str(lost_contact(RuntimeError(silent))))
                 return
             time.sleep(POLL_SECONDS)
+
+
+def _leave_in_order(timeout: float = 2 * HEARTBEAT_SECONDS) -> None:
+    """The other processes disconnect first, then process 0 stops the coordination service
+    it serves: a process still connected when the service goes away is aborted by JAX's
+    client (a C++ stack trace), even after a run that finished."""
+    if not is_writer():
+        jax.distributed.shutdown()  # disconnects this process
+        return
+    client, others = _client(), list(range(1, jax.process_count()))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not set(others) & set(client.get_live_nodes(list(range(jax.process_count())))):
+            return
+        time.sleep(0.05)
 
 
 def run(main, prefix: str) -> int:
@@ -358,6 +393,7 @@ def run(main, prefix: str) -> int:
         multihost_utils.sync_global_devices("jaxnn: run finished")
         if watch is not None:
             watch.leaving = True
+            _leave_in_order()
         jax.distributed.shutdown()
         return code
     except JaxnnError as error:

@@ -22,6 +22,9 @@ import sys
 from jaxnn.errors import DistributedError
 
 ENV = "JAXNN_SUPERVISED"
+# XLA's C++ warnings and errors (the coordination service's notes on a process that is
+# gone) hidden behind jaxnn's one line; TF_CPP_MIN_LOG_LEVEL=0 shows them
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 # glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
 _FATAL = re.compile(rb"^F\d{4} \d\d:\d\d:\d\d")
 _MAYBE_FATAL = re.compile(rb"F\d{0,4}$")
@@ -65,7 +68,7 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     """Run ``jaxnn argv`` as the supervised child; its exit code, or 7 with one line when
     it aborted (see the module docstring)."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "jaxnn.cli", *argv], env={**os.environ, ENV: "1"},
+        [sys.executable, "-m", "jaxnn.cli", *argv], env={**QUIET, **os.environ, ENV: "1"},
         stderr=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True,
     )  # fmt: skip
 
