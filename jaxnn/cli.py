@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 
-from jaxnn import activations, mlp, models, signals, supervise
+from jaxnn import activations, mlp, models, runlock, signals, supervise
 from jaxnn.errors import ConfigError, GradcheckError, JaxnnError
 
 
@@ -207,6 +207,7 @@ def cmd_train(args) -> int:
             devices = distributed.global_devices(args.devices, args.devices != 1)
             config.validate()  # a bad setting first, then settings that differ
             distributed.same_settings({**dataclasses.asdict(config), "resume": args.resume})
+            runlock.prepared_once(config.dataset, config.data_dir, config.manual_dir)
             return _train(dataclasses.replace(config, devices=devices), out_dir, args)
 
         return distributed.run(train_everywhere, f"jaxnn {args.command}")

@@ -267,6 +267,7 @@ def _client():
 
 FAILED_KEY = "jaxnn/failed"  # the first process that fails writes its index here
 POLL_SECONDS = 0.5  # how often each process looks for a failed or silent peer
+WAIT_MS = 60_000  # one wait for the failure word (then it waits again)
 ACK_SECONDS = 3.0  # how long a failing process 0 waits for the others to hear why
 
 
@@ -286,10 +287,10 @@ class Watch:
     gone: ``get_live_nodes`` drops it after ``HEARTBEAT_SECONDS``)."""
 
     def __init__(self, prefix: str):
-        self.prefix, self.leaving = prefix, False
+        self.prefix, self.leaving, self.lock = prefix, False, threading.Lock()
         self.processes, self.index = jax.process_count(), jax.process_index()
-        self.thread = threading.Thread(target=self._watch, name="jaxnn-watch", daemon=True)
-        self.thread.start()
+        for watch in (self._watch_failures, self._watch_liveness):
+            threading.Thread(target=watch, name=f"jaxnn{watch.__name__}", daemon=True).start()
 
     def announce(self, why: str) -> None:
         """Tell the other processes that this one fails (``why``: its one line), once.
@@ -317,34 +318,45 @@ class Watch:
             pass
 
     def _stop(self, message: str) -> None:
-        if not self.leaving:
+        with self.lock:  # one of the two threads speaks
+            if self.leaving:
+                return
             self.leaving = True
             abandon(f"{self.prefix}: error: {message}", DistributedError.exit_code)
 
-    def _watch(self) -> None:
+    def _watch_failures(self) -> None:
+        client = _client()
+        while not self.leaving:
+            try:
+                announced = client.blocking_key_value_get(FAILED_KEY, WAIT_MS)
+            except Exception as error:  # not yet (DEADLINE_EXCEEDED), or the service is gone
+                if "deadline" not in str(error).lower():
+                    time.sleep(POLL_SECONDS)  # the liveness thread names what happened
+                continue
+            index, why = json.loads(announced)
+            if index != self.index and not self.leaving:
+                self._acknowledge()
+                self._stop(
+                    f"process {index} of {self.processes} failed ({why}); every process "
+                    "stops. Fix it and start all of them again (with --resume to continue "
+                    "from the last checkpoint)"
+                )
+            return
+
+    def _watch_liveness(self) -> None:
+        # get_live_nodes returns once every live process has asked (or after the heartbeat
+        # timeout has declared the silent ones dead), hence a thread of its own
         client, everyone = _client(), list(range(self.processes))
         while not self.leaving:
             try:
-                announced = client.key_value_try_get(FAILED_KEY)
-            except Exception:  # NOT_FOUND: nobody failed
-                announced = None
-            if announced:
-                index, why = json.loads(announced)
-                if index != self.index and not self.leaving:
-                    self._acknowledge()
-                    self._stop(
-                        f"process {index} of {self.processes} failed ({why}); every process "
-                        "stops. Fix it and start all of them again (with --resume to continue "
-                        "from the last checkpoint)"
-                    )
-                return
-            try:
                 live = client.get_live_nodes(everyone)
             except Exception as error:  # the coordinator (process 0) is gone
+                time.sleep(POLL_SECONDS)  # a failure announced meanwhile names its cause
                 self._stop(str(lost_contact(error)))
                 return
             gone = sorted(set(everyone) - set(live))
-            if gone and not self.leaving:
+            if gone:
+                time.sleep(POLL_SECONDS)
                 silent = f"process {gone[0]} stopped answering for {HEARTBEAT_SECONDS} s"
                 self._stop(str(lost_contact(RuntimeError(silent))))
                 return
