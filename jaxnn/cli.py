@@ -217,9 +217,8 @@ def cmd_train(args) -> int:
 def _train(config, out_dir: str, args) -> int:
     from jaxnn.run import train_and_evaluate
 
-    signals.install(out_dir, args.distributed)  # SIGTERM: checkpoint, then --resume
-
-    metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
+    with signals.handled(out_dir, args.distributed):  # SIGTERM: checkpoint, then --resume
+        metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
     print(summary_line(metrics, out_dir))
     return 0
 

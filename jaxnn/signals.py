@@ -13,6 +13,7 @@ checkpointed — and ends it with one line saying how to ``--resume`` and exit 1
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -30,7 +31,7 @@ _state = {"out_dir": None, "requested": None, "distributed": False}
 
 
 def _message(name: str) -> str:
-    """``stopped by SIGTERM: … --resume`` for the run in ``install``'s ``out_dir``."""
+    """``stopped by SIGTERM: … --resume`` for the run in ``handled``'s ``out_dir``."""
     from jaxnn import checkpoint
 
     out_dir = _state["out_dir"]
@@ -60,13 +61,19 @@ def _handler(signum, frame) -> None:
     raise Preempted(_Deferred(name))
 
 
-def install(out_dir: str | None, distributed: bool = False) -> None:
+@contextlib.contextmanager
+def handled(out_dir: str | None, distributed: bool = False):
     """Handle SIGTERM (and, ``distributed``, Ctrl-C) for a training run writing
-    ``out_dir``. Call from the main thread."""
+    ``out_dir`` during the ``with`` block; the previous handlers after it. Call from the
+    main thread."""
     _state.update(out_dir=out_dir, requested=None, distributed=distributed)
-    signal.signal(signal.SIGTERM, _handler)
-    if distributed:
-        signal.signal(signal.SIGINT, _handler)
+    names = (signal.SIGTERM, signal.SIGINT) if distributed else (signal.SIGTERM,)
+    previous = {signum: signal.signal(signum, _handler) for signum in names}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def check() -> None:
