@@ -62,9 +62,9 @@ def test_a_killed_owner_leaves_no_stale_lock(tmp_path):
 
 def test_the_same_command_twice_the_second_refuses_the_first_finishes(tmp_path):
     out = tmp_path / "run"
-    first = jaxnn_train(out, "--epochs", "150")
+    first = jaxnn_train(out, "--epochs", "60")
     wait_for_checkpoint(out)
-    second = jaxnn_train(out, "--epochs", "150")
+    second = jaxnn_train(out, "--epochs", "60")
     code2, _, err2 = finish([second], timeout=120)[0]
     (code1, out1, err1), = finish([first], timeout=300)  # fmt: skip
     assert code2 == 2 and len(errors(err2)) == 1, err2
@@ -72,8 +72,8 @@ def test_the_same_command_twice_the_second_refuses_the_first_finishes(tmp_path):
     assert f"pid {first.pid}" in err2, err2
     assert code1 == 0, err1
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 150
-    assert len((out / "history.jsonl").read_text().splitlines()) == 150
+    assert metrics["epochs"] == 60
+    assert len((out / "history.jsonl").read_text().splitlines()) == 60
 
 
 def test_sigterm_checkpoints_the_finished_epochs_and_says_how_to_resume(tmp_path):
