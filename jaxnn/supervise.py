@@ -22,9 +22,17 @@ import sys
 from jaxnn.errors import DistributedError
 
 ENV = "JAXNN_SUPERVISED"
-# XLA's C++ warnings and errors (the coordination service's notes on a process that is
-# gone) hidden behind jaxnn's one line; TF_CPP_MIN_LOG_LEVEL=0 shows them
-QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+def _environment() -> dict:
+    """The child's: this one's, marked supervised, with XLA's C++ warnings and errors (the
+    coordination service's notes on a process that is gone) hidden behind jaxnn's one line
+    (``TF_CPP_MIN_LOG_LEVEL=2``; JAX's import sets 1 unless it was set; 0 shows them)."""
+    level = os.environ.get(LOG_LEVEL)
+    return {**os.environ, ENV: "1", LOG_LEVEL: "2" if level in (None, "1") else level}
+
+
 # glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
 _FATAL = re.compile(rb"^F\d{4} \d\d:\d\d:\d\d")
 _MAYBE_FATAL = re.compile(rb"F\d{0,4}$")
@@ -68,17 +76,21 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     """Run ``jaxnn argv`` as the supervised child; its exit code, or 7 with one line when
     it aborted (see the module docstring)."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "jaxnn.cli", *argv], env={**QUIET, **os.environ, ENV: "1"},
+        [sys.executable, "-m", "jaxnn.cli", *argv], env=_environment(),
         stderr=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True,
     )  # fmt: skip
 
     def forward(signum, frame) -> None:
         child.send_signal(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
-    fatal = _pump(child.stderr, sys.stderr.buffer)
-    code = child.wait()
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM,
+                                                                       signal.SIGINT)}  # fmt: skip
+    try:
+        fatal = _pump(child.stderr, sys.stderr.buffer)
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if code == -signal.SIGABRT or fatal:
         if process_id is None:
             process_id = os.environ.get("JAX_PROCESS_ID", "?")

@@ -55,7 +55,7 @@ def assert_one_line(err, *words):
     for word in words:
         assert word in lines[0], err
     assert "Traceback" not in err and "Check failure" not in err, err
-    assert not [line for line in err.splitlines() if re.match(r"F\d{4} ", line)], err
+    assert not [line for line in err.splitlines() if re.match(r"[IWEF]\d{4} ", line)], err
 
 
 @pytest.mark.parametrize("family", ["mlp", "lenet5", "lstm"])
