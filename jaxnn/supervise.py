@@ -28,9 +28,10 @@ LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 def _environment() -> dict:
     """The child's: this one's, marked supervised, with XLA's C++ warnings and errors (the
     coordination service's notes on a process that is gone) hidden behind jaxnn's one line
-    (``TF_CPP_MIN_LOG_LEVEL=2``; JAX's import sets 1 unless it was set; 0 shows them)."""
+    (``TF_CPP_MIN_LOG_LEVEL=3``: fatal ones only, which ``_pump`` drops; JAX's import sets
+    1 unless it was set; 0 shows them all)."""
     level = os.environ.get(LOG_LEVEL)
-    return {**os.environ, ENV: "1", LOG_LEVEL: "2" if level in (None, "1") else level}
+    return {**os.environ, ENV: "1", LOG_LEVEL: "3" if level in (None, "1") else level}
 
 
 # glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
