@@ -8,7 +8,8 @@ checkpointed — and ends it with one line saying how to ``--resume`` and exit 1
 * Several processes (``--distributed``): SIGTERM and Ctrl-C only take note; after each
   epoch ``check`` asks every process (``distributed.agree_any``) and, if any was signalled,
   all of them raise ``Preempted`` after the same epoch, so the checkpoint they stop on is
-  one they all finished. A second signal to a process stops it at once.
+  one they all finished. A second signal to a process, ``SAME_SIGNAL_SECONDS`` or more
+  after the first, stops it at once.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 
 EXIT_CODE = 128 + signal.SIGTERM  # 143
+SAME_SIGNAL_SECONDS = 2.0  # a second signal later than this stops a process at once
 
 
 class Preempted(KeyboardInterrupt):
@@ -27,7 +30,7 @@ class Preempted(KeyboardInterrupt):
     exit_code = EXIT_CODE
 
 
-_state = {"out_dir": None, "requested": None, "distributed": False}
+_state = {"out_dir": None, "requested": None, "distributed": False, "at": 0.0}
 
 
 def _message(name: str) -> str:
@@ -55,9 +58,13 @@ class _Deferred:
 
 def _handler(signum, frame) -> None:
     name = signal.Signals(signum).name
-    if _state["distributed"] and _state["requested"] is None:
-        _state["requested"] = name  # acted on after the epoch, by every process (check)
-        return
+    if _state["distributed"]:
+        if _state["requested"] is None:
+            _state["requested"] = name  # acted on after the epoch, by every process (check)
+            _state["at"] = time.monotonic()
+            return
+        if time.monotonic() - _state["at"] < SAME_SIGNAL_SECONDS:
+            return  # the same stop, delivered twice (to the process and by its supervisor)
     raise Preempted(_Deferred(name))
 
 
