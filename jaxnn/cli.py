@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 
-from jaxnn import activations, mlp, models
+from jaxnn import activations, mlp, models, runlock, signals, supervise
 from jaxnn.errors import ConfigError, GradcheckError, JaxnnError
 
 
@@ -190,6 +190,8 @@ def request_devices(count: int) -> None:
 
 
 def cmd_train(args) -> int:
+    if args.distributed and supervise.wanted():  # the work runs in a supervised child
+        return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
     if not args.distributed:  # distributed: each process has its own devices (one CPU)
         request_devices(args.devices)
 
@@ -203,6 +205,9 @@ def cmd_train(args) -> int:
 
         def train_everywhere() -> int:  # --devices: the global count (default: all)
             devices = distributed.global_devices(args.devices, args.devices != 1)
+            config.validate()  # a bad setting first, then settings that differ
+            distributed.same_settings({**dataclasses.asdict(config), "resume": args.resume})
+            runlock.prepared_once(config.dataset, config.data_dir, config.manual_dir)
             return _train(dataclasses.replace(config, devices=devices), out_dir, args)
 
         return distributed.run(train_everywhere, f"jaxnn {args.command}")
@@ -212,7 +217,8 @@ def cmd_train(args) -> int:
 def _train(config, out_dir: str, args) -> int:
     from jaxnn.run import train_and_evaluate
 
-    metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
+    with signals.handled(out_dir, args.distributed):  # SIGTERM: checkpoint, then --resume
+        metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
     print(summary_line(metrics, out_dir))
     return 0
 
@@ -280,6 +286,8 @@ def _floats(text: str, flag: str) -> list[float]:
 
 
 def cmd_sweep(args) -> int:
+    if args.distributed and supervise.wanted():  # the work runs in a supervised child
+        return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
     if args.distributed:  # the configurations split over the processes
         from jaxnn import distributed
 
@@ -623,11 +631,15 @@ def main(argv: list[str] | None = None) -> int:
     from jaxnn import compilation_cache
 
     compilation_cache.enable()  # compiled programs are reused by later runs (see README)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     try:
         return args.func(args)
     except JaxnnError as error:
         print(f"jaxnn {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except signals.Preempted as stop:
+        print(f"jaxnn {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
         return 130

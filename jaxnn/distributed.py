@@ -12,6 +12,16 @@ process's devices, so XLA's own collectives do the communication (on CPUs: Gloo 
 * ``lost_contact`` / ``abandon``: a peer that dies mid-run shows as an error from the next
   collective (Gloo: "Connection reset by peer"); the survivors print one line and exit at
   once, without JAX's shutdown barrier, which would wait for the dead process.
+* ``Watch``: a process that fails says so in the coordination service's key-value store
+  before it exits (``announce``), and a thread of every process waits for that word and
+  polls which processes are alive (``get_live_nodes``: a process killed outright stops
+  sending heartbeats); either ends this process at once with one line and exit 7, also
+  when it waits outside any collective (loading data, compiling, in a barrier). JAX's
+  coordination service runs "recoverable" (``jax_enable_recoverability``): by default it
+  kills every surviving process with a C++ stack trace as soon as one is gone.
+  ``jaxnn.supervise`` catches the one abort left: the coordinator's own process gone.
+* ``agree_any`` / ``same_settings``: decisions (stream or not) and settings every process
+  must share, checked once over the processes.
 
 Coordinates come from the arguments, else JAX's environment variables
 (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``), else a cluster
@@ -20,9 +30,12 @@ manager JAX detects itself (SLURM, Open MPI, Cloud TPU, Kubernetes).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import sys
+import threading
 import time
 
 import jax
@@ -30,6 +43,7 @@ import numpy as np
 
 from jaxnn.errors import ConfigError, DistributedError
 
+LOCAL_PATHS = ("data_dir", "manual_dir", "out_dir")  # may differ between processes
 HEARTBEAT_SECONDS = 10  # a process silent this long is dead (JAX's default: 100)
 
 
@@ -91,6 +105,9 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     # JAX's CPU client has no collectives unless one is chosen; a GPU/TPU ignores this
     if not os.environ.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION"):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # without it, the coordination service aborts every other process (C++ stack trace,
+    # exit 134) once one is gone; jaxnn's own Watch ends them with one line instead
+    jax.config.update("jax_enable_recoverability", True)
     if coordinator is not None:
         host, port = _split_address(coordinator)
         if process_id == 0 and not _is_local(host):
@@ -161,6 +178,44 @@ def sweep_over_processes(run, configs: list[dict]):
     )  # fmt: skip
 
 
+def agree_any(flag: bool) -> bool:
+    """True on every process when ``flag`` is True on any of them (a max over the
+    processes; free when there is one)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(bool(flag)))))
+
+
+def same_settings(settings: dict) -> None:
+    """Every process must train the same run: a process whose ``settings`` differ from
+    process 0's stops with a ConfigError naming them (process 0 then hears that it failed).
+    Paths that name one machine's files (``--data-dir``, ``--manual-dir``, ``--out``) may
+    differ and are left out by the caller."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    settings = {key: value for key, value in settings.items() if key not in LOCAL_PATHS}
+    text = json.dumps(settings, sort_keys=True, default=str)
+    if is_writer():  # for the message of a process whose settings differ
+        _client().key_value_set("jaxnn/settings/0", text, True)
+    digest = np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
+    first = np.asarray(multihost_utils.broadcast_one_to_all(digest))
+    if np.array_equal(first, digest):
+        return
+    announced = _client().blocking_key_value_get("jaxnn/settings/0", 10_000)
+    theirs = json.loads(announced)
+    mine = json.loads(text)
+    differ = [f"--{key.replace('_', '-')} {theirs.get(key)!r} there, {value!r} here"
+              for key, value in sorted(mine.items()) if theirs.get(key) != value]  # fmt: skip
+    raise ConfigError(
+        f"process {jax.process_index()} was started with other settings than process 0 "
+        f"({'; '.join(differ) or 'they differ'}): start every process with the same command"
+    )
+
+
 def is_writer() -> bool:
     """The one process that writes the run folder: process 0."""
     return jax.process_index() == 0
@@ -204,11 +259,142 @@ def abandon(message: str, code: int) -> None:
     os._exit(code)
 
 
+def _client():
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client
+
+
+FAILED_KEY = "jaxnn/failed"  # the first process that fails writes its index here
+POLL_SECONDS = 0.5  # how often each process looks for a failed or silent peer
+WAIT_MS = 60_000  # one wait for the failure word (then it waits again)
+ACK_SECONDS = 3.0  # how long a failing process 0 waits for the others to hear why
+
+
+_WATCH: Watch | None = None
+
+
+def stopping() -> None:
+    """Every process stops together (preempted): the watch no longer needs to."""
+    if _WATCH is not None:
+        _WATCH.leaving = True
+
+
+class Watch:
+    """A daemon thread that ends this process with one line and exit 7 (``prefix: error:
+    process N failed`` / ``lost contact``) as soon as another process announces that it
+    failed (``announce``) or stops answering the coordination service (killed, its machine
+    gone: ``get_live_nodes`` drops it after ``HEARTBEAT_SECONDS``)."""
+
+    def __init__(self, prefix: str):
+        self.prefix, self.leaving, self.lock = prefix, False, threading.Lock()
+        self.processes, self.index = jax.process_count(), jax.process_index()
+        for watch in (self._watch_failures, self._watch_liveness):
+            threading.Thread(target=watch, name=f"jaxnn{watch.__name__}", daemon=True).start()
+
+    def announce(self, why: str) -> None:
+        """Tell the other processes that this one fails (``why``: its one line), once.
+        Process 0 then waits (up to ``ACK_SECONDS``) for each to acknowledge: its exit
+        takes the coordination service down with it, before they could read why."""
+        self.leaving = True
+        client = _client()
+        try:
+            client.key_value_set(FAILED_KEY, json.dumps([self.index, why[:300]]))
+        except Exception:  # another process announced first, or the service is gone
+            return
+        if self.index == 0:
+            deadline = time.monotonic() + ACK_SECONDS
+            for other in range(1, self.processes):
+                left = int(max(deadline - time.monotonic(), 0.001) * 1000)
+                try:
+                    client.blocking_key_value_get(f"{FAILED_KEY}/seen/{other}", left)
+                except Exception:  # gone already, or slower than ACK_SECONDS
+                    pass
+
+    def _acknowledge(self) -> None:
+        try:
+            _client().key_value_set(f"{FAILED_KEY}/seen/{self.index}", "1")
+        except Exception:
+            pass
+
+    def _stop(self, message: str) -> None:
+        with self.lock:  # one of the two threads speaks
+            if self.leaving:
+                return
+            self.leaving = True
+            abandon(f"{self.prefix}: error: {message}", DistributedError.exit_code)
+
+    def _watch_failures(self) -> None:
+        client = _client()
+        while not self.leaving:
+            try:
+                announced = client.blocking_key_value_get(FAILED_KEY, WAIT_MS)
+            except Exception as error:  # not yet (DEADLINE_EXCEEDED), or the service is gone
+                if "deadline" not in str(error).lower():
+                    time.sleep(POLL_SECONDS)  # the liveness thread names what happened
+                continue
+            index, why = json.loads(announced)
+            if index != self.index and not self.leaving:
+                self._acknowledge()
+                self._stop(
+                    f"process {index} of {self.processes} failed ({why}); every process "
+                    "stops. Fix it and start all of them again (with --resume to continue "
+                    "from the last checkpoint)"
+                )
+            return
+
+    def _watch_liveness(self) -> None:
+        # get_live_nodes returns once every live process has asked (or after the heartbeat
+        # timeout has declared the silent ones dead), hence a thread of its own
+        client, everyone = _client(), list(range(self.processes))
+        while not self.leaving:
+            try:
+                live = client.get_live_nodes(everyone)
+            except Exception as error:  # the coordinator (process 0) is gone
+                time.sleep(POLL_SECONDS)  # a failure announced meanwhile names its cause
+                self._stop(str(lost_contact(error)))
+                return
+            gone = sorted(set(everyone) - set(live))
+            if gone:
+                time.sleep(POLL_SECONDS)
+                silent = f"process {gone[0]} stopped answering for {HEARTBEAT_SECONDS} s"
+                self._stop(str(lost_contact(RuntimeError(silent))))
+                return
+            time.sleep(POLL_SECONDS)
+
+
+def _leave_in_order(timeout: float = 2 * HEARTBEAT_SECONDS) -> None:
+    """The other processes disconnect first, then process 0 stops the coordination service
+    it serves: a process still connected when the service goes away is aborted by JAX's
+    client (a C++ stack trace), even after a run that finished."""
+    if not is_writer():
+        jax.distributed.shutdown()  # disconnects this process
+        return
+    client, others = _client(), list(range(1, jax.process_count()))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not set(others) & set(client.get_live_nodes(list(range(jax.process_count())))):
+            return
+        time.sleep(0.05)
+
+
 def run(main, prefix: str) -> int:
     """``main()`` of one process of a distributed run. Errors end the process at once with
-    one line (``prefix: error: …``) and their exit code; an error that is not jaxnn's own
-    comes from the collectives (a peer died), ``lost_contact``."""
+    one line (``prefix: error: …``) and their exit code, after telling the other processes
+    (``Watch.announce``), which then stop with ``process N failed`` (exit 7); an error that
+    is not jaxnn's own comes from the collectives (a peer died), ``lost_contact``."""
+    from jaxnn import signals
     from jaxnn.errors import JaxnnError
+
+    global _WATCH
+    watch = _WATCH = Watch(prefix) if jax.process_count() > 1 else None
+
+    def leave(line: str, code: int, tell: bool = True) -> None:
+        if watch is not None:
+            if tell:
+                watch.announce(line.split(": error: ", 1)[-1])
+            watch.leaving = True
+        abandon(line, code)
 
     try:
         code = main()
@@ -217,18 +403,26 @@ def run(main, prefix: str) -> int:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("jaxnn: run finished")
+        if watch is not None:
+            watch.leaving = True
+            _leave_in_order()
         jax.distributed.shutdown()
         return code
     except JaxnnError as error:
-        abandon(f"{prefix}: error: {error}", error.exit_code)
+        leave(f"{prefix}: error: {error}", error.exit_code)
+    except signals.Preempted as stop:  # every process stops together, after the same epoch
+        leave(f"{prefix}: {stop}", stop.exit_code, tell=False)
     except KeyboardInterrupt:
-        abandon(f"{prefix}: interrupted", 130)
+        leave(f"{prefix}: interrupted", 130)
     except Exception as error:
         if not _is_lost_contact(error):
             import traceback
 
             traceback.print_exc()  # a bug, not a peer that died: the traceback helps
-            abandon(f"{prefix}: error: process {jax.process_index()} failed", 1)
+            first = next((line for line in str(error).splitlines() if line.strip()), "")
+            if watch is not None:
+                watch.announce(f"{type(error).__name__}: {first}")
+            leave(f"{prefix}: error: process {jax.process_index()} failed", 1, tell=False)
         lost = lost_contact(error)
-        abandon(f"{prefix}: error: {lost}", lost.exit_code)
+        leave(f"{prefix}: error: {lost}", lost.exit_code, tell=False)
     return 1  # not reached: abandon exits

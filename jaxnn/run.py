@@ -339,8 +339,16 @@ def train_and_evaluate(
     """Train ``config.model`` on ``config.dataset``; returns the metrics also written to
     metrics.json. The recipe: check the settings, load the data while the programs compile,
     put the data on the device, start (or resume), train epoch by epoch with checkpoints,
-    then evaluate the whole training set and write the results."""
+    then evaluate the whole training set and write the results. The run owns ``out_dir``
+    while it runs (``runlock``): a second run given it stops at once."""
+    from jaxnn import runlock
+
     config.validate()
+    with runlock.owned(out_dir, distributed.is_writer()):
+        return _train_and_evaluate(config, out_dir, resume, progress)
+
+
+def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progress: bool) -> dict:
     ckpt_dir = _prepare_out_dir(out_dir, resume)
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -551,6 +559,10 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
+            if not last:
+                from jaxnn import signals
+
+                signals.check()  # SIGTERM on any process: all stop after this epoch
     except WriteError:  # the disk failed: no further save (the error names the last one)
         saver.abandon()
         raise

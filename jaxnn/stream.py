@@ -49,15 +49,26 @@ def training_bytes(shapes: data.Shapes) -> int:
 
 def wanted(stream: bool, memory_budget_mib: float | None, shapes: data.Shapes | None) -> bool:
     """Stream when asked, when the training set exceeds ``memory_budget_mib``, or (no
-    budget given) when it exceeds ``DEVICE_SHARE`` of the first device's memory (as JAX
-    reports it: GPUs and TPUs; a CPU reports none and holds the data in host memory)."""
-    if stream or shapes is None:
+    budget given) when it exceeds ``DEVICE_SHARE`` of the smallest memory among this
+    process's own devices (``jax.local_devices()``, as JAX reports it: GPUs and TPUs; a CPU
+    reports none and holds the data in host memory). A device of another process is never
+    asked (JAX refuses: its memory is not this process's to read). Several processes take
+    one decision: streamed if any of them needs it (``distributed.agree_any``), so that
+    every process runs the same program."""
+    from jaxnn import distributed
+
+    if shapes is None:
         return stream
-    if memory_budget_mib is not None:
-        return training_bytes(shapes) > memory_budget_mib * 2**20
-    stats = jax.devices()[0].memory_stats() or {}
-    limit = stats.get("bytes_limit")
-    return bool(limit) and training_bytes(shapes) > DEVICE_SHARE * limit
+    if stream:
+        local = True
+    elif memory_budget_mib is not None:
+        local = training_bytes(shapes) > memory_budget_mib * 2**20
+    else:
+        limits = [(device.memory_stats() or {}).get("bytes_limit") for device in
+                  jax.local_devices()]  # fmt: skip
+        limit = min((limit for limit in limits if limit), default=None)
+        local = limit is not None and training_bytes(shapes) > DEVICE_SHARE * limit
+    return distributed.agree_any(local)
 
 
 def check(dataset: str) -> None:
@@ -70,13 +81,12 @@ def check(dataset: str) -> None:
 
 class Source:
     """The training split as rows, read on demand: ``read(indices) -> (X_rows, Y_rows)``
-    with the same values as the in-memory path (``data.in_layout`` + ``device_rows``).
+    with the same values as the in-memory path (``data.in_layout`` + ``device_rows``), for
+    every model family (``example_axis`` 1: columns, 0: images, 2: sequences).
     ``shape``/``dtype``/``sharding`` describe the rows it stands for."""
 
     def __init__(self, records, input_shape, example_axis: int, targets: Callable,
                  check: int = 256):  # fmt: skip
-        if example_axis not in (0, 1):
-            raise ConfigError("--stream feeds models that take vectors or images")
         self.records, self.input_shape = records, tuple(input_shape)
         self.example_axis, self.targets = example_axis, targets
         self.shape = (len(records), *self.input_shape)
@@ -105,8 +115,10 @@ class Source:
     def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
         images, labels = self._examples([int(i) for i in indices])
         X_rows = features.scale_01(features.flatten(images))  # as data._tfds_loader scales
-        if self.example_axis == 0:
-            X_rows = X_rows.reshape(len(indices), *self.input_shape)
+        # one example per row in the model's shape: (n_x,) columns, (n_H, n_W, n_C) images,
+        # (T, n_x) sequences (an image read row by row) — data.in_layout's, before the
+        # examples move to the model's axis in the step (train.to_layout)
+        X_rows = X_rows.reshape(len(indices), *self.input_shape)
         return X_rows, np.ascontiguousarray(self.targets(labels).T)
 
 
@@ -138,7 +150,8 @@ def open_tfds(name: str, data_dir: str | None, manual_dir: str | None, keep: int
     def columns(images):
         return features.to_columns(features.scale_01(features.flatten(images)))
 
-    image_shape = tuple(test_images.shape[1:])
+    # (n_H, n_W, n_C), as the in-memory loader has it: a grey image decodes as (n_H, n_W)
+    image_shape = (*test_images.shape[1:3], *(test_images.shape[3:] or (1,)))
     dataset = data.Dataset(
         name, columns(head_images), head_labels, columns(test_images), test_labels, 10,
         f"tensorflow-datasets array_record ({builder.data_dir}), streamed", image_shape,

@@ -1,0 +1,103 @@
+"""The one failure a distributed process cannot report itself: when the coordination
+service's own process (process 0) is gone, JAX's client in every other process aborts at
+once from a C++ thread (``client.h: Terminating process because the JAX distributed service
+detected fatal errors``, a stack trace, SIGABRT) before any Python code can run.
+
+So ``jaxnn train --distributed`` runs each process's work in a child process (the same
+command, ``JAXNN_SUPERVISED=1``) and waits for it: the child's output passes through
+as it comes, except a fatal C++ log message and the stack trace after it; a child that
+aborts becomes the one-line ``lost contact`` error and exit 7. SIGTERM and Ctrl-C are passed
+on to the child (which handles them: ``jaxnn.signals``), and the child dies with its parent
+(``PR_SET_PDEATHSIG``), so killing the process a scheduler started kills the work too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+from jaxnn.errors import DistributedError
+
+ENV = "JAXNN_SUPERVISED"
+LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+def _environment() -> dict:
+    """The child's: this one's, marked supervised, with XLA's C++ warnings and errors (the
+    coordination service's notes on a process that is gone) hidden behind jaxnn's one line
+    (``TF_CPP_MIN_LOG_LEVEL=3``: fatal ones only, which ``_pump`` drops; JAX's import sets
+    1 unless it was set; 0 shows them all)."""
+    level = os.environ.get(LOG_LEVEL)
+    return {**os.environ, ENV: "1", LOG_LEVEL: "3" if level in (None, "1") else level}
+
+
+# glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
+_FATAL = re.compile(rb"^F\d{4} \d\d:\d\d:\d\d")
+_MAYBE_FATAL = re.compile(rb"F\d{0,4}$")
+
+
+def wanted() -> bool:
+    """Is this the process a user or a scheduler started (not the supervised child)?"""
+    return not os.environ.get(ENV)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _pump(source, sink) -> bool:
+    """Copy ``source`` to ``sink`` as it comes until EOF, dropping everything from a fatal
+    C++ log line on; True if there was one."""
+    fatal, partial = False, b""
+    while chunk := os.read(source.fileno(), 65536):
+        if fatal:
+            continue
+        *lines, partial = (partial + chunk).split(b"\n")
+        for line in lines:
+            if _FATAL.match(line):
+                fatal = True
+                break
+            sink.write(line + b"\n")
+        # an unfinished line (a progress bar's \r updates) is shown as it comes, unless it
+        # may still turn out to be a fatal log line
+        if not fatal and partial and not _MAYBE_FATAL.match(partial[:5]):
+            sink.write(partial)
+            partial = b""
+        sink.flush()
+    return fatal
+
+
+def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
+    """Run ``jaxnn argv`` as the supervised child; its exit code, or 7 with one line when
+    it aborted (see the module docstring)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxnn.cli", *argv], env=_environment(),
+        stderr=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True,
+    )  # fmt: skip
+
+    def forward(signum, frame) -> None:
+        child.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM,
+                                                                       signal.SIGINT)}  # fmt: skip
+    try:
+        fatal = _pump(child.stderr, sys.stderr.buffer)
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if code == -signal.SIGABRT or fatal:
+        if process_id is None:
+            process_id = os.environ.get("JAX_PROCESS_ID", "?")
+        print(f"{prefix}: error: process {process_id} lost contact with the others (JAX's "
+              "coordination service stopped answering: process 0, which serves it, is gone "
+              "or unreachable); every process stops. Restart all of them with --resume to "
+              "continue from the last checkpoint", file=sys.stderr, flush=True)  # fmt: skip
+        return DistributedError.exit_code
+    return 128 - code if code < 0 else code

@@ -1,0 +1,68 @@
+"""Streaming for every model family that reads a TFDS dataset (jaxnn.stream): the streamed
+rows have each model's in-memory layout (images (n_H, n_W, n_C), sequences (T, n_x) read
+row by row, columns), a streamed run trains the in-memory run's params, and a streamed run
+resumed after an epoch equals the uninterrupted one."""
+
+import jax
+import numpy as np
+import pytest
+from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
+
+from jaxnn import data, run, stream
+from jaxnn.run import TrainConfig, train_and_evaluate
+
+# one model per family that reads images, small enough to train in seconds on 60 of them
+FAMILIES = {
+    "lenet5": dict(model="lenet5", width=0.25),
+    "lstm": dict(model="lstm", options={"hidden_size": 8}),
+    "vae": dict(model="vae", options={"latent": 2, "units": [8]}),
+}
+
+
+def family_config(data_dir, family, **changes):
+    settings = dict(dataset="mnist", data_dir=data_dir, batch_size=16, lr=0.05, seed=1,
+                    epochs=2, checkpoint_secs=0, **FAMILIES[family])  # fmt: skip
+    return TrainConfig(**{**settings, **changes})
+
+
+def assert_params_close(a, b, rtol=1e-5, atol=1e-6):
+    leaves_a = jax.tree_util.tree_leaves_with_path(a)
+    leaves_b = jax.tree_util.tree_leaves_with_path(b)
+    assert [path for path, _ in leaves_a] == [path for path, _ in leaves_b]
+    for (path, x), (_, y) in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol,
+                                   err_msg=str(path))  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["mlp", *FAMILIES])
+def test_streamed_rows_are_the_in_memory_layout(tiny_mnist, family):  # noqa: F811
+    """stream.Source reads each model's rows exactly as the in-memory path lays them out."""
+    config = TrainConfig(dataset="mnist", data_dir=tiny_mnist, **FAMILIES.get(family, {}))
+    opened = stream.open_tfds("mnist", tiny_mnist, None, 8)
+    dataset = data.load("mnist", data_dir=tiny_mnist)
+    assert opened.shapes == data.Shapes.of(dataset)  # (28, 28, 1): the channel axis kept
+    model = run.build_model(config, opened.shapes)
+    source = stream.Source(opened.records, model.input_shape, model.example_axis,
+                           lambda labels: data.one_hot(labels, 10))  # fmt: skip
+    indices = [7, 0, 59, 3]
+    X_rows, Y_rows = source.read(indices)
+    expected = data.in_layout(dataset.X_train[:, indices], model.input_shape, model.example_axis)
+    np.testing.assert_array_equal(run.train.to_layout(X_rows, model.example_axis), expected)
+    np.testing.assert_array_equal(Y_rows.T, data.one_hot(dataset.labels_train[indices], 10))
+
+
+@pytest.mark.parametrize("family", ["lenet5", "lstm"])  # columns: tests/test_stream.py
+def test_streamed_family_equals_in_memory(tiny_mnist, tmp_path, family):  # noqa: F811
+    """A streamed run of 1 epoch, resumed for a 2nd, trains the in-memory run's params after
+    each epoch (float tolerance: one step compiled alone vs inside the epoch's scan)."""
+    memory = train_and_evaluate(family_config(tiny_mnist, family), str(tmp_path / "m"),
+                                progress=False)  # fmt: skip
+    part = tmp_path / "s"
+    first = train_and_evaluate(family_config(tiny_mnist, family, stream=True, epochs=1),
+                               str(part), progress=False)  # fmt: skip
+    resumed = train_and_evaluate(family_config(tiny_mnist, family, stream=True), str(part),
+                                 resume=True, progress=False)  # fmt: skip
+    assert (memory["streamed"], first["streamed"], resumed["streamed"]) == (False, True, True)
+    assert resumed["resumed_from_epoch"] == 1
+    for epoch in (1, 2):
+        assert_params_close(params_of(part, epoch), params_of(tmp_path / "m", epoch))
