@@ -143,19 +143,37 @@ def print_gradcheck_summary(x64: bool = True) -> bool:
 
 
 def _config_from_args(args):
+    from jaxnn.models import defaults
     from jaxnn.run import TrainConfig
 
+    settings, defaulted = defaults.resolve(  # the model's defaults for what is not given
+        args.model, args.dataset, {name: getattr(args, name) for name in defaults.SETTINGS},
+        _saved_config(args.out) if args.resume else None,
+    )  # fmt: skip
     return TrainConfig(
-        dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
-        clip_norm=args.clip_norm, beta1=args.beta1,
+        dataset=args.dataset, model=args.model, width=args.width, **settings,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
-        options=parse_options(args.option),
-        hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
-        epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
+        options=parse_options(args.option), defaulted=defaulted,
+        seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
         stream=args.stream, memory_budget=args.memory_budget,
     )  # fmt: skip
+
+
+def _saved_config(out_dir: str | None) -> dict | None:
+    """The config.json of the run ``--resume`` continues (None if there is none yet)."""
+    import json
+
+    path = os.path.join(out_dir or "", "config.json")
+    if not out_dir or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            saved = json.load(file)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--resume: cannot read {path} ({error}); use a new --out") from None
+    return saved if isinstance(saved, dict) else None
 
 
 def summary_line(metrics: dict, out_dir: str) -> str:
@@ -344,6 +362,8 @@ def format_models() -> str:
     """One line per model: its name, the data layout it reads and its options' defaults."""
     import inspect
 
+    from jaxnn.models import defaults
+
     reads = {"columns": "vectors (n_x,)", "images": "images (n_H, n_W, n_C)",
              "sequences": "sequences (T, n_x) or token ids (T,); images row by row"}  # fmt: skip
     lines = []
@@ -354,6 +374,16 @@ def format_models() -> str:
             for option in models.option_names(name)
         )
         lines.append(f"{name:<12} reads {reads[models.LAYOUTS[name]]}\n{'':<12} options: {options}")
+        lines.append(f"{'':<12} trains with: {defaults.describe(name)}")
+    return "\n".join(lines)
+
+
+def format_defaults() -> str:
+    """Each model's training defaults (``jaxnn.models.TRAINING_DEFAULTS``), one line each."""
+    from jaxnn.models import defaults
+
+    lines = ["each model's defaults, for the settings not given (config.json records them):"]
+    lines += [f"  {name:<12} {defaults.describe(name)}" for name in models.MODELS]
     return "\n".join(lines)
 
 
@@ -474,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x64", action="store_true", help="run in float64 (tight tolerances)")
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("train", help="train a model; results, plots, checkpoints in --out")
+    p = sub.add_parser("train", help="train a model; results, plots, checkpoints in --out",
+                       epilog=format_defaults(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--dataset", default="digits", help="digits, mnist, fashion_mnist, ...")
     p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
     p.add_argument(
@@ -495,11 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--manual-dir", default=None, help=MANUAL_DIR_HELP)
     p.add_argument("--layers", default=None, help="layer_dims, e.g. 784,500,10 (default n_x,64,C)")
-    p.add_argument("--hidden", default="relu", help="linear, sigmoid, tanh, relu, leaky_relu")
-    p.add_argument("--output", default="softmax", help="softmax or sigmoid")
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--optimizer", default="sgd", help="sgd (the notes'), momentum (0.9), adam")
+    per_model = " (default: per model, see below; the MLP's: {})"
+    p.add_argument("--hidden", default=None, help="linear, sigmoid, tanh, relu, leaky_relu"
+                   + per_model.format("relu"))  # fmt: skip
+    p.add_argument("--output", default=None, help="softmax, sigmoid or linear"
+                   + per_model.format("softmax"))  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=None, help=per_model.format("200")[1:])
+    p.add_argument("--lr", type=float, default=None, help=per_model.format("0.1")[1:])
+    p.add_argument("--optimizer", default=None, help="sgd (the notes'), momentum (0.9), adam"
+                   + per_model.format("sgd"))  # fmt: skip
     p.add_argument(
         "--clip-norm",
         type=float,
@@ -510,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta1", type=float, default=None,
                    help="momentum's μ / Adam's β₁ (default 0.9; GANs: 0.5)")  # fmt: skip
     p.add_argument("--decay", type=float, default=1.0, help="lr factor per epoch (1: constant)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=None, help=per_model.format("20")[1:])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
     p.add_argument("--init", default="glorot", help="glorot, he, small, zeros")
