@@ -298,45 +298,56 @@ def cmd_sweep(args) -> int:
 
 
 def _sweep(args) -> int:
-    from jaxnn import data, distributed, experiment, sweep
-    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
+    import numpy as np
 
-    if args.model not in ("mlp", *models.IMAGE_MODELS):
-        raise ConfigError(f"jaxnn sweep trains classifiers (mlp, {', '.join(models.IMAGE_MODELS)}) "
-                          f"on their classes; train {args.model} with jaxnn train")  # fmt: skip
+    from jaxnn import data, distributed, experiment, sweep
+    from jaxnn.models import defaults
+    from jaxnn.run import TrainConfig, _prepare_out_dir, build_model
+
+    given = {"hidden": args.hidden, "output": args.output, "optimizer": args.optimizer,
+             "beta1": args.beta1, "clip_norm": args.clip_norm,
+             "batch_size": args.batch_size or None}  # fmt: skip
+    settings, _ = defaults.resolve(args.model, args.dataset, given)
+    batch_size = 0 if args.batch_size == 0 else settings["batch_size"]  # 0: full batch
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
-                         hidden=args.hidden, output=args.output, epochs=args.epochs,
-                         batch_size=max(args.batch_size, 1))  # fmt: skip
+                         options=parse_options(args.option), hidden=settings["hidden"],
+                         output=settings["output"], epochs=args.epochs,
+                         optimizer=settings["optimizer"], beta1=settings["beta1"],
+                         clip_norm=settings["clip_norm"],
+                         batch_size=max(batch_size, 1))  # fmt: skip
     config.validate()
     if args.distributed and args.devices > 1:
         raise ConfigError("a distributed sweep runs each process's share of the configurations "
                           "on its one device: leave --devices out, or start one process per "
                           "device")  # fmt: skip
-    configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
-                         _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
+    lrs = (_floats(args.lrs, "--lrs") if args.lrs
+           else [settings["lr"] * factor for factor in (1, 3, 10, 30)])  # fmt: skip
+    configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")], lrs,
+                         _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
     ds = data.load(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
     model = build_model(config, data.Shapes.of(ds))
-    Y = _targets(ds.labels_train, ds.num_classes, args.output)
-    Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
-    X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
-                 for A in (ds.X_train, ds.X_test))  # fmt: skip
+    X, Y, X_test, Y_test = sweep.dataset_arrays(ds, model, config.output)
     result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
-        part, None, X, Y, X_test, Y_test, args.hidden, args.output,
-        args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
+        part, None, X, Y, X_test, Y_test, epochs=args.epochs, batch_size=batch_size or None,
+        data_seed=args.seed, devices=args.devices, model=model, optimizer=config.optimizer,
+        beta1=config.beta1, clip_norm=config.clip_norm,
     ), configs)  # fmt: skip
     if not distributed.is_writer():
         return 0
     dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
-         "train_accuracy": float(result.train_accuracy[i]),
-         "test_accuracy": float(result.test_accuracy[i])}
+         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items()},
+         **{f"test_{k}": float(v[i]) for k, v in result.test_metrics.items()}}
         for i, c in enumerate(configs)
     ]  # fmt: skip
     summary = {"dataset": ds.name, "model": args.model, "describe": dims, "epochs": args.epochs,
-               "configs": len(configs), "devices": result.devices, "seconds": result.seconds,
+               "batch_size": batch_size, "optimizer": config.optimizer, "beta1": config.beta1,
+               "clip_norm": config.clip_norm, "configs": len(configs),
+               "configs_per_run": result.chunk, "peak_bytes": result.peak_bytes,
+               "devices": result.devices, "seconds": result.seconds,
                "compile_seconds": result.compile_seconds, "results": rows}  # fmt: skip
     experiment.write_json(os.path.join(args.out, "sweep.json"), summary)
     fig, ax = experiment.figure(size=(7, 4))
@@ -347,13 +358,18 @@ def _sweep(args) -> int:
     if len(configs) <= 12:
         ax.legend(fontsize=7)
     experiment.save(fig, args.out, "sweep.png")
-    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train':>8}{'test':>8}")
-    for r in sorted(rows, key=lambda r: -r["test_accuracy"]):
+    score = "accuracy" if "accuracy" in result.test_metrics else "cost"  # best first
+    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train ' + score:>16}{'test ' + score:>16}")
+    for r in sorted(rows, key=lambda r: -r["test_accuracy"] if score == "accuracy"
+                    else np.nan_to_num(r["test_cost"], nan=np.inf)):  # fmt: skip
         print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>9.4f}"
-              f"{r['train_accuracy']:>8.3f}{r['test_accuracy']:>8.3f}")  # fmt: skip
+              f"{r['train_' + score]:>16.4f}{r['test_' + score]:>16.4f}")  # fmt: skip
+    runs = ("one compiled program" if result.chunk >= len(configs)
+            else f"one compiled program, {result.chunk} at a time")  # fmt: skip
     print(
-        f"{len(configs)} configurations in one compiled program: {result.seconds:.2f}s "
-        f"(+ compile {result.compile_seconds:.2f}s) -> {args.out}"
+        f"{len(configs)} configurations in {runs}: {result.seconds:.2f}s "
+        f"(+ compile {result.compile_seconds:.2f}s; XLA's peak estimate "
+        f"{result.peak_bytes / 2**20:.0f} MiB) -> {args.out}"
     )
     return 0
 
@@ -593,15 +609,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--manual-dir", default=None)
     p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
+    p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="a model option (repeatable); see jaxnn models")  # fmt: skip
     p.add_argument("--width", type=float, default=1.0, help="convolutional models' multiplier")
     p.add_argument("--layers", default=None, help="MLP layer_dims (default n_x,64,C)")
-    p.add_argument("--hidden", default="tanh")
-    p.add_argument("--output", default="softmax")
+    per_model = "default: the model's (jaxnn models)"
+    p.add_argument("--hidden", default=None, help=per_model)
+    p.add_argument("--output", default=None, help=per_model)
+    p.add_argument("--optimizer", default=None, help="sgd, momentum, adam; " + per_model)
+    p.add_argument("--beta1", type=float, default=None, help=per_model)
+    p.add_argument("--clip-norm", type=float, default=None, metavar="C", help=per_model)
     p.add_argument("--seeds", default="0,1,2,3", help="comma-separated init seeds")
-    p.add_argument("--lrs", default="0.1,0.3,1.0,3.0", help="comma-separated learning rates")
+    p.add_argument("--lrs", default=None, help="comma-separated learning rates (default: the "
+                   "model's default lr ×1, 3, 10, 30; the MLP's 0.1,0.3,1,3)")  # fmt: skip
     p.add_argument("--l2s", default="0,0.001", help="comma-separated L2 strengths")
     p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=0, help="0: full batch")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="0: full batch; " + per_model)  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the shared data order")
     p.add_argument(
         "--devices", type=int, default=1, metavar="N",
