@@ -103,10 +103,20 @@ def evaluate_in_chunks(model, params, X_rows, Y_rows, l2, key, chunk: int = EVAL
     return jax.tree.map(lambda s: s / m, sums)
 
 
+def make_sweep(*args, **kwargs):
+    """``_make_sweep`` (below), its programs cached when its arguments are hashable (a model
+    whose ``options`` hold a dict is built afresh)."""
+    try:
+        hash((args, tuple(sorted(kwargs.items()))))
+    except TypeError:
+        return _make_sweep.__wrapped__(*args, **kwargs)
+    return _make_sweep(*args, **kwargs)
+
+
 @functools.lru_cache(maxsize=16)
-def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, model=None,
-               optimizer: str = "sgd", beta1: float | None = None,
-               clip_norm: float | None = None, eval_chunk: int = EVAL_CHUNK):  # fmt: skip
+def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, model=None,
+                optimizer: str = "sgd", beta1: float | None = None,
+                clip_norm: float | None = None, eval_chunk: int = EVAL_CHUNK):  # fmt: skip
     """A jitted ``run(keys, lrs, l2s, orders, X_rows, Y_rows, X_test, Y_test)`` training
     every configuration (leading axis of keys/lrs/l2s) for all epochs (the rows of
     ``orders``) in one program: of ``model`` (any ``jaxnn.models.Model``), or of the MLP
