@@ -159,8 +159,11 @@ def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, m
 def available_memory(device=None) -> int | None:
     """Bytes the sweep may use on ``device``: an accelerator's limit (``memory_stats``),
     or for a CPU the host's available memory (``/proc/meminfo``); None when unknown."""
-    device = device or jax.devices()[0]
-    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    device = device or jax.local_devices()[0]  # this process's (several hosts: its own)
+    try:
+        stats = device.memory_stats()
+    except (AttributeError, jax.errors.JaxRuntimeError):
+        stats = None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
     try:
