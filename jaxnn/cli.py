@@ -143,19 +143,37 @@ def print_gradcheck_summary(x64: bool = True) -> bool:
 
 
 def _config_from_args(args):
+    from jaxnn.models import defaults
     from jaxnn.run import TrainConfig
 
+    settings, defaulted = defaults.resolve(  # the model's defaults for what is not given
+        args.model, args.dataset, {name: getattr(args, name) for name in defaults.SETTINGS},
+        _saved_config(args.out) if args.resume else None,
+    )  # fmt: skip
     return TrainConfig(
-        dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
-        clip_norm=args.clip_norm, beta1=args.beta1,
+        dataset=args.dataset, model=args.model, width=args.width, **settings,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
-        options=parse_options(args.option),
-        hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
-        epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
+        options=parse_options(args.option), defaulted=defaulted,
+        seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
         stream=args.stream, memory_budget=args.memory_budget,
     )  # fmt: skip
+
+
+def _saved_config(out_dir: str | None) -> dict | None:
+    """The config.json of the run ``--resume`` continues (None if there is none yet)."""
+    import json
+
+    path = os.path.join(out_dir or "", "config.json")
+    if not out_dir or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as file:
+            saved = json.load(file)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--resume: cannot read {path} ({error}); use a new --out") from None
+    return saved if isinstance(saved, dict) else None
 
 
 def summary_line(metrics: dict, out_dir: str) -> str:
@@ -299,45 +317,56 @@ def cmd_sweep(args) -> int:
 
 
 def _sweep(args) -> int:
-    from jaxnn import data, distributed, experiment, sweep
-    from jaxnn.run import TrainConfig, _prepare_out_dir, _targets, build_model
+    import numpy as np
 
-    if args.model not in ("mlp", *models.IMAGE_MODELS):
-        raise ConfigError(f"jaxnn sweep trains classifiers (mlp, {', '.join(models.IMAGE_MODELS)}) "
-                          f"on their classes; train {args.model} with jaxnn train")  # fmt: skip
+    from jaxnn import data, distributed, experiment, sweep
+    from jaxnn.models import defaults
+    from jaxnn.run import TrainConfig, _prepare_out_dir, build_model
+
+    given = {"hidden": args.hidden, "output": args.output, "optimizer": args.optimizer,
+             "beta1": args.beta1, "clip_norm": args.clip_norm,
+             "batch_size": args.batch_size or None}  # fmt: skip
+    settings, _ = defaults.resolve(args.model, args.dataset, given)
+    batch_size = 0 if args.batch_size == 0 else settings["batch_size"]  # 0: full batch
     config = TrainConfig(dataset=args.dataset, model=args.model, width=args.width,
                          layers=tuple(parse_layers(args.layers)) if args.layers else None,
-                         hidden=args.hidden, output=args.output, epochs=args.epochs,
-                         batch_size=max(args.batch_size, 1))  # fmt: skip
+                         options=parse_options(args.option), hidden=settings["hidden"],
+                         output=settings["output"], epochs=args.epochs,
+                         optimizer=settings["optimizer"], beta1=settings["beta1"],
+                         clip_norm=settings["clip_norm"],
+                         batch_size=max(batch_size, 1))  # fmt: skip
     config.validate()
     if args.distributed and args.devices > 1:
         raise ConfigError("a distributed sweep runs each process's share of the configurations "
                           "on its one device: leave --devices out, or start one process per "
                           "device")  # fmt: skip
-    configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")],
-                         _floats(args.lrs, "--lrs"), _floats(args.l2s, "--l2s"))  # fmt: skip
+    lrs = (_floats(args.lrs, "--lrs") if args.lrs
+           else [settings["lr"] * factor for factor in (1, 3, 10, 30)])  # fmt: skip
+    configs = sweep.grid([int(s) for s in _floats(args.seeds, "--seeds")], lrs,
+                         _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
     ds = data.load(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
     model = build_model(config, data.Shapes.of(ds))
-    Y = _targets(ds.labels_train, ds.num_classes, args.output)
-    Y_test = _targets(ds.labels_test, ds.num_classes, args.output)
-    X, X_test = (data.in_layout(A, ds.image_shape, model.example_axis)
-                 for A in (ds.X_train, ds.X_test))  # fmt: skip
+    X, Y, X_test, Y_test = sweep.dataset_arrays(ds, model, config.output)
     result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
-        part, None, X, Y, X_test, Y_test, args.hidden, args.output,
-        args.epochs, args.batch_size or None, args.seed, args.devices, model=model,
+        part, None, X, Y, X_test, Y_test, epochs=args.epochs, batch_size=batch_size or None,
+        data_seed=args.seed, devices=args.devices, model=model, optimizer=config.optimizer,
+        beta1=config.beta1, clip_norm=config.clip_norm,
     ), configs)  # fmt: skip
     if not distributed.is_writer():
         return 0
     dims = model.describe
     rows = [
         {**c, "final_cost": float(result.costs[i, -1]),
-         "train_accuracy": float(result.train_accuracy[i]),
-         "test_accuracy": float(result.test_accuracy[i])}
+         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items()},
+         **{f"test_{k}": float(v[i]) for k, v in result.test_metrics.items()}}
         for i, c in enumerate(configs)
     ]  # fmt: skip
     summary = {"dataset": ds.name, "model": args.model, "describe": dims, "epochs": args.epochs,
-               "configs": len(configs), "devices": result.devices, "seconds": result.seconds,
+               "batch_size": batch_size, "optimizer": config.optimizer, "beta1": config.beta1,
+               "clip_norm": config.clip_norm, "configs": len(configs),
+               "configs_per_run": result.chunk, "peak_bytes": result.peak_bytes,
+               "devices": result.devices, "seconds": result.seconds,
                "compile_seconds": result.compile_seconds, "results": rows}  # fmt: skip
     experiment.write_json(os.path.join(args.out, "sweep.json"), summary)
     fig, ax = experiment.figure(size=(7, 4))
@@ -348,13 +377,18 @@ def _sweep(args) -> int:
     if len(configs) <= 12:
         ax.legend(fontsize=7)
     experiment.save(fig, args.out, "sweep.png")
-    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train':>8}{'test':>8}")
-    for r in sorted(rows, key=lambda r: -r["test_accuracy"]):
+    score = "accuracy" if "accuracy" in result.test_metrics else "cost"  # best first
+    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train ' + score:>16}{'test ' + score:>16}")
+    for r in sorted(rows, key=lambda r: -r["test_accuracy"] if score == "accuracy"
+                    else np.nan_to_num(r["test_cost"], nan=np.inf)):  # fmt: skip
         print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>9.4f}"
-              f"{r['train_accuracy']:>8.3f}{r['test_accuracy']:>8.3f}")  # fmt: skip
+              f"{r['train_' + score]:>16.4f}{r['test_' + score]:>16.4f}")  # fmt: skip
+    runs = ("one compiled program" if result.chunk >= len(configs)
+            else f"one compiled program, {result.chunk} at a time")  # fmt: skip
     print(
-        f"{len(configs)} configurations in one compiled program: {result.seconds:.2f}s "
-        f"(+ compile {result.compile_seconds:.2f}s) -> {args.out}"
+        f"{len(configs)} configurations in {runs}: {result.seconds:.2f}s "
+        f"(+ compile {result.compile_seconds:.2f}s; XLA's peak estimate "
+        f"{result.peak_bytes / 2**20:.0f} MiB) -> {args.out}"
     )
     return 0
 
@@ -362,6 +396,8 @@ def _sweep(args) -> int:
 def format_models() -> str:
     """One line per model: its name, the data layout it reads and its options' defaults."""
     import inspect
+
+    from jaxnn.models import defaults
 
     reads = {"columns": "vectors (n_x,)", "images": "images (n_H, n_W, n_C)",
              "sequences": "sequences (T, n_x) or token ids (T,); images row by row"}  # fmt: skip
@@ -373,6 +409,16 @@ def format_models() -> str:
             for option in models.option_names(name)
         )
         lines.append(f"{name:<12} reads {reads[models.LAYOUTS[name]]}\n{'':<12} options: {options}")
+        lines.append(f"{'':<12} trains with: {defaults.describe(name)}")
+    return "\n".join(lines)
+
+
+def format_defaults() -> str:
+    """Each model's training defaults (``jaxnn.models.TRAINING_DEFAULTS``), one line each."""
+    from jaxnn.models import defaults
+
+    lines = ["each model's defaults, for the settings not given (config.json records them):"]
+    lines += [f"  {name:<12} {defaults.describe(name)}" for name in models.MODELS]
     return "\n".join(lines)
 
 
@@ -493,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x64", action="store_true", help="run in float64 (tight tolerances)")
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("train", help="train a model; results, plots, checkpoints in --out")
+    p = sub.add_parser("train", help="train a model; results, plots, checkpoints in --out",
+                       epilog=format_defaults(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--dataset", default="digits", help="digits, mnist, fashion_mnist, ...")
     p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
     p.add_argument(
@@ -514,11 +562,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--manual-dir", default=None, help=MANUAL_DIR_HELP)
     p.add_argument("--layers", default=None, help="layer_dims, e.g. 784,500,10 (default n_x,64,C)")
-    p.add_argument("--hidden", default="relu", help="linear, sigmoid, tanh, relu, leaky_relu")
-    p.add_argument("--output", default="softmax", help="softmax or sigmoid")
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--optimizer", default="sgd", help="sgd (the notes'), momentum (0.9), adam")
+    per_model = " (default: per model, see below; the MLP's: {})"
+    p.add_argument("--hidden", default=None, help="linear, sigmoid, tanh, relu, leaky_relu"
+                   + per_model.format("relu"))  # fmt: skip
+    p.add_argument("--output", default=None, help="softmax, sigmoid or linear"
+                   + per_model.format("softmax"))  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=None, help=per_model.format("200")[1:])
+    p.add_argument("--lr", type=float, default=None, help=per_model.format("0.1")[1:])
+    p.add_argument("--optimizer", default=None, help="sgd (the notes'), momentum (0.9), adam"
+                   + per_model.format("sgd"))  # fmt: skip
     p.add_argument(
         "--clip-norm",
         type=float,
@@ -529,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta1", type=float, default=None,
                    help="momentum's μ / Adam's β₁ (default 0.9; GANs: 0.5)")  # fmt: skip
     p.add_argument("--decay", type=float, default=1.0, help="lr factor per epoch (1: constant)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=None, help=per_model.format("20")[1:])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
     p.add_argument("--init", default="glorot", help="glorot, he, small, zeros")
@@ -580,15 +632,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--manual-dir", default=None)
     p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
+    p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="a model option (repeatable); see jaxnn models")  # fmt: skip
     p.add_argument("--width", type=float, default=1.0, help="convolutional models' multiplier")
     p.add_argument("--layers", default=None, help="MLP layer_dims (default n_x,64,C)")
-    p.add_argument("--hidden", default="tanh")
-    p.add_argument("--output", default="softmax")
+    per_model = "default: the model's (jaxnn models)"
+    p.add_argument("--hidden", default=None, help=per_model)
+    p.add_argument("--output", default=None, help=per_model)
+    p.add_argument("--optimizer", default=None, help="sgd, momentum, adam; " + per_model)
+    p.add_argument("--beta1", type=float, default=None, help=per_model)
+    p.add_argument("--clip-norm", type=float, default=None, metavar="C", help=per_model)
     p.add_argument("--seeds", default="0,1,2,3", help="comma-separated init seeds")
-    p.add_argument("--lrs", default="0.1,0.3,1.0,3.0", help="comma-separated learning rates")
+    p.add_argument("--lrs", default=None, help="comma-separated learning rates (default: the "
+                   "model's default lr ×1, 3, 10, 30; the MLP's 0.1,0.3,1,3)")  # fmt: skip
     p.add_argument("--l2s", default="0,0.001", help="comma-separated L2 strengths")
     p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=0, help="0: full batch")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="0: full batch; " + per_model)  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the shared data order")
     p.add_argument(
         "--devices", type=int, default=1, metavar="N",

@@ -171,7 +171,8 @@ def sweep_over_processes(run, configs: list[dict]):
 
     return result._replace(
         configs=list(configs), costs=rows(result.costs),
-        train_accuracy=rows(result.train_accuracy), test_accuracy=rows(result.test_accuracy),
+        train_metrics={name: rows(v) for name, v in result.train_metrics.items()},
+        test_metrics={name: rows(v) for name, v in result.test_metrics.items()},
         seconds=float(gather(result.seconds).max()),
         compile_seconds=float(gather(result.compile_seconds).max()),
         devices=jax.device_count(),

@@ -67,6 +67,7 @@ class TrainConfig:
     checkpoint_secs: float = 60.0  # checkpoint once this long since the last (0: every epoch)
     stream: bool = False  # read minibatches from the TFDS files (jaxnn.stream)
     memory_budget: float | None = None  # MiB: stream when the training set needs more
+    defaulted: tuple[str, ...] = ()  # settings taken from the model's defaults (models.defaults)
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""

@@ -153,7 +153,7 @@ def test_sweep_splits_the_configurations_over_processes(tmp_path):
     from jaxnn import data, sweep
 
     grid = ["--dataset", "flower", "--layers", "2,4,2", "--seeds", "0,1,2", "--lrs", "0.3",
-            "--l2s", "0", "--epochs", "20"]  # fmt: skip
+            "--l2s", "0", "--epochs", "20", "--hidden", "tanh", "--batch-size", "0"]  # fmt: skip
     port = free_port()
     env = cpu_env()
     for i in (0, 1):

@@ -81,3 +81,76 @@ def test_sweep_devices_checked():
     with pytest.raises(ConfigError, match="--devices"):
         sweep.run_sweep(sweep.grid([0], [0.1], [0.0]), [2, 3, 1], X, Y, X_test, Y_test,
                         "tanh", "sigmoid", epochs=1, devices=0)  # fmt: skip
+
+
+def _lenet5_bytes(count: int, m: int, batch_size: int, eval_chunk: int) -> int:
+    """XLA's memory analysis of the LeNet-5 sweep program for ``count`` configurations on m
+    28x28 images (compiled from shapes alone: nothing runs)."""
+    from jaxnn import models
+
+    model = models.build("lenet5", (28, 28, 1), 10)
+    program = sweep.make_sweep(None, "relu", "softmax", m, batch_size, model, "momentum",
+                               eval_chunk=eval_chunk)  # fmt: skip
+    S = jax.ShapeDtypeStruct
+    f32 = np.float32
+    compiled = program.lower(
+        S((count, 2), np.uint32), S((count,), f32), S((count,), f32), S((1, m), np.int32),
+        S((m, 28, 28, 1), f32), S((m, 10), f32), S((m, 28, 28, 1), f32), S((m, 10), f32),
+    ).compile()  # fmt: skip
+    return sweep.needed_bytes(compiled)
+
+
+@pytest.mark.parametrize("eval_chunk, fits", [(128, True), (1024, False)])
+def test_lenet5_sweep_memory_per_configuration(eval_chunk, fits):
+    """What a configuration adds (XLA's memory analysis, N = 1 vs 2) stays below one
+    whole-split activation (conv1's, m x 24 x 24 x 6 floats): the data is shared and the
+    splits are evaluated in chunks. Evaluating the whole split at once (the planted case,
+    chunk = m) breaks the bound."""
+    m, batch_size = 1024, 32
+    per_config = (_lenet5_bytes(2, m, batch_size, eval_chunk)
+                  - _lenet5_bytes(1, m, batch_size, eval_chunk))  # fmt: skip
+    whole_split_conv1 = m * 24 * 24 * 6 * 4
+    assert (per_config < whole_split_conv1) == fits, (per_config, whole_split_conv1)
+
+
+def test_plan_chunks():
+    # 1 GiB shared + 1 GiB per configuration, 10 configurations, 4.5 GiB free: 3 at a time
+    gib = 2**30
+    assert sweep.plan_chunks(10, 11 * gib, 2 * gib, int(4.5 * gib)) == 3
+    assert sweep.plan_chunks(10, 11 * gib, 2 * gib, int(4.5 * gib), devices=2) == 2
+    assert sweep.plan_chunks(10, 11 * gib, 2 * gib, 20 * gib) == 10
+    assert sweep.plan_chunks(10, 11 * gib, 2 * gib, gib) == 0
+
+
+def test_chunks_that_fit_give_the_one_program_results(capsys):
+    """A memory limit below what all configurations need runs them in chunks (one line on
+    stderr) with the results of the single program; below one configuration, a one-line
+    ConfigError before anything runs."""
+    X, Y, X_test, Y_test = _flower()
+    configs = sweep.grid([0, 1, 2], [0.5], [0.0])
+    args = (configs, [2, 3, 1], X, Y, X_test, Y_test, "tanh", "sigmoid")
+    whole = sweep.run_sweep(*args, epochs=3, batch_size=100)
+    one = sweep.run_sweep(configs[:1], *args[1:], epochs=3, batch_size=100)
+    per_config = (whole.peak_bytes - one.peak_bytes) / 2
+    limit = int(one.peak_bytes + per_config / 2)  # room for one configuration, not two
+    chunked = sweep.run_sweep(*args, epochs=3, batch_size=100, memory_limit=limit)
+    assert chunked.chunk == 1 and "running them 1 at a time" in capsys.readouterr().err
+    np.testing.assert_allclose(chunked.costs, whole.costs, rtol=1e-6)
+    np.testing.assert_allclose(chunked.test_accuracy, whole.test_accuracy)
+    with pytest.raises(ConfigError, match="needs .* GiB for one configuration"):
+        sweep.run_sweep(*args, epochs=3, batch_size=100, memory_limit=one.peak_bytes // 2)
+
+
+def test_any_model_sweeps_through_the_interface(tmp_path, capsys):
+    """A model that is no classifier (a VAE: no targets, noise per step, its own metrics)
+    sweeps with its defaults (Adam) and reports its own metrics."""
+    out = tmp_path / "vae"
+    rc = cli.main(["sweep", "--model", "vae", "--dataset", "digits", "--option", "latent=2",
+                   "--option", "units=[8]", "--seeds", "0", "--lrs", "0.001,0.01",
+                   "--l2s", "0", "--epochs", "1", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    summary = __import__("json").loads((out / "sweep.json").read_text())
+    assert summary["optimizer"] == "adam" and summary["batch_size"] == 100
+    costs = [r["final_cost"] for r in summary["results"]]
+    assert all(np.isfinite(costs)) and "test_reconstruction" in summary["results"][0]
+    assert "2 configurations in one compiled program" in capsys.readouterr().out

@@ -148,6 +148,25 @@ IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
            "rnn": "sequences", "lstm": "sequences", "autoencoder": "columns",
            "vae": "columns", "gan": "columns"}  # fmt: skip
+# what `jaxnn train --model NAME` uses for the settings the user does not give
+# (``jaxnn.models.defaults``): TrainConfig fields, and per-dataset overrides under
+# "datasets". A model without an entry trains with the MLP's: the notes' SGD, lr 0.1, batch 200.
+TRAINING_DEFAULTS: dict[str, dict] = {
+    "mlp": {},  # the notes' homework: SGD, lr 0.1, batch 200, 20 epochs
+    "lenet5": {"optimizer": "momentum", "lr": 0.05, "batch_size": 128},  # docs/generative.md
+    "alexnet": {"optimizer": "momentum", "lr": 0.01, "batch_size": 128},  # Krizhevsky 2012 §5
+    "vgg16": {"optimizer": "momentum", "lr": 0.01, "batch_size": 256},  # Simonyan 2015 §3.1
+    "rnn": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "clip_norm": 1.0,
+            "datasets": {"text": {"lr": 2e-3, "batch_size": 64, "clip_norm": 5.0},
+                         "adding": {"output": "linear"}, "adding200": {"output": "linear"}}},
+    "lstm": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "clip_norm": 1.0,
+             "datasets": {"text": {"lr": 2e-3, "batch_size": 64, "clip_norm": 5.0},
+                          "adding": {"output": "linear"}, "adding200": {"output": "linear"}}},
+    "autoencoder": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128},
+    "vae": {"optimizer": "adam", "lr": 1e-3, "batch_size": 100},
+    "gan": {"optimizer": "adam", "lr": 2e-4, "beta1": 0.5, "batch_size": 128, "hidden": "tanh",
+            "epochs": 5},
+}  # fmt: skip
 
 
 def build(name: str, input_shape, num_classes: int, **options) -> Model:
@@ -180,5 +199,5 @@ def option_names(name: str) -> list[str]:
     return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-__all__ = ["IMAGE_MODELS", "LAYOUTS", "MODELS", "Model", "accuracy", "build", "checks", "example",
-           "metrics", "option_names", "predict"]  # fmt: skip
+__all__ = ["IMAGE_MODELS", "LAYOUTS", "MODELS", "TRAINING_DEFAULTS", "Model", "accuracy", "build",
+           "checks", "example", "metrics", "option_names", "predict"]  # fmt: skip
