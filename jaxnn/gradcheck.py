@@ -206,6 +206,7 @@ GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16
 GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
     "rnn": ((7, 3), 4, {"hidden_size": 5}),
     "lstm": ((7, 3), 4, {"hidden_size": 5}),
+    "gru": ((7, 3), 4, {"hidden_size": 5}),
     "autoencoder": ((6,), 0, {"code": 2, "units": [4], "hidden": "tanh"}),
     "vae": ((6,), 0, {"latent": 2, "units": [4], "hidden": "tanh"}),
     "gan": ((6,), 0, {"noise": 3, "generator": [4], "discriminator": [5], "hidden": "tanh"}),

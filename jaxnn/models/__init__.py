@@ -138,15 +138,18 @@ def _builders() -> dict[str, Callable[..., Model]]:
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
             "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm,
+            "gru": recurrent.gru,
             "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan}  # fmt: skip
 
 
-MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan")
+MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "gru", "autoencoder", "vae",
+          "gan")  # fmt: skip
 IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
 # what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
 # "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
-           "rnn": "sequences", "lstm": "sequences", "autoencoder": "columns",
+           "rnn": "sequences", "lstm": "sequences", "gru": "sequences",
+           "autoencoder": "columns",
            "vae": "columns", "gan": "columns"}  # fmt: skip
 
 
