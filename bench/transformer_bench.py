@@ -124,7 +124,7 @@ def torch_steps(params, X, Y, steps):
         loss = torch.nn.functional.cross_entropy(net(ids).reshape(-1, VOCAB), targets.reshape(-1))
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return loss.item()
 
     first = step()
     start = time.perf_counter()

@@ -27,8 +27,10 @@ where query t may read key s: ``causal_mask`` (s ≤ t, a decoder: no step reads
 and ``padding_mask`` (keys at padded steps are never read), combined with ``&``.
 
 The cache is Q, K, V and P: P is T_q·T_k numbers per head and example, the part that grows
-quadratically with the sequence. ``remat=True`` stores no P and recomputes it from Q and K in
-the backward (one more Q Kᵀ matmul): memory O(T·d) instead of O(T²) per head.
+quadratically with the sequence. ``remat=True`` stores no P but each row's log-sum-exp
+``L = log Σ_s exp S[t, s]`` (T_q numbers), and recomputes ``P = exp(S − L)`` from Q and K in
+the backward (one more Q Kᵀ matmul, as FlashAttention does): O(T·d) stored per head instead
+of O(T²).
 
 **Multi-head self-attention** (§3.2.2), H heads of size d_k = d_v = d_model / H. No biases in
 the projections, as in the paper's equations::
@@ -71,15 +73,17 @@ def _scores(Q: Array, K: Array) -> Array:
     return jnp.einsum("td...,sd...->...ts", Q, K) / math.sqrt(Q.shape[1])
 
 
-def _softmax(S: Array, mask: Array | None) -> Array:
-    """Row softmax over the readable keys; a row with none is all zeros."""
+def _softmax(S: Array, mask: Array | None) -> tuple[Array, Array]:
+    """``(P, L)``: the row softmax over the readable keys (a row with none is all zeros) and
+    each row's log-sum-exp ``L (*batch, T_q, 1)``, from which ``P = exp(S − L)`` again."""
     if mask is None:
-        return jax.nn.softmax(S, axis=-1)
+        mask = jnp.ones(S.shape[-2:], bool)
     S = jnp.where(mask, S, -jnp.inf)
     top = jax.lax.stop_gradient(jnp.max(S, axis=-1, keepdims=True))
-    E = jnp.where(mask, jnp.exp(S - jnp.where(jnp.isfinite(top), top, 0.0)), 0.0)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    E = jnp.where(mask, jnp.exp(S - top), 0.0)
     total = jnp.sum(E, axis=-1, keepdims=True)
-    return E / jnp.where(total > 0, total, 1.0)
+    return E / jnp.where(total > 0, total, 1.0), top + jnp.log(total)
 
 
 def attention_forward(Q: Array, K: Array, V: Array, mask: Array | None = None,
@@ -92,9 +96,11 @@ def attention_forward(Q: Array, K: Array, V: Array, mask: Array | None = None,
             f"attention takes Q (T_q, d_k, …), K (T_k, d_k, …), V (T_k, d_v, …) with the same "
             f"batch axes; got Q {tuple(Q.shape)}, K {tuple(K.shape)}, V {tuple(V.shape)}"
         )
-    P = _softmax(_scores(Q, K), mask)
+    P, L = _softmax(_scores(Q, K), mask)
     O = jnp.einsum("...ts,sd...->td...", P, V)
-    return O, {"Q": Q, "K": K, "V": V, "mask": mask, "P": None if remat else P}
+    if remat:
+        return O, {"Q": Q, "K": K, "V": V, "mask": mask, "P": None, "L": L}
+    return O, {"Q": Q, "K": K, "V": V, "mask": mask, "P": P}
 
 
 def attention_backward(dO: Array, cache: dict) -> tuple[Array, Array, Array]:
@@ -102,7 +108,12 @@ def attention_backward(dO: Array, cache: dict) -> tuple[Array, Array, Array]:
     Q, K, V = cache["Q"], cache["K"], cache["V"]
     P = cache["P"]
     if P is None:  # remat: recompute the weights from Q and K instead of storing them
-        P = _softmax(_scores(Q, K), cache["mask"])
+        # tied to dO by the barrier, so that XLA cannot merge this P with the forward's (one
+        # jitted program holds both) and keep that one alive: what jax.checkpoint does too
+        Q, K, dO = jax.lax.optimization_barrier((Q, K, dO))
+        S = _scores(Q, K)
+        mask = jnp.ones(S.shape[-2:], bool) if cache["mask"] is None else cache["mask"]
+        P = jnp.where(mask, jnp.exp(S - cache["L"]), 0.0)  # one pass: the row sums are kept
     dV = jnp.einsum("...ts,td...->sd...", P, dO)
     dP = jnp.einsum("td...,sd...->...ts", dO, V)
     dS = P * (dP - jnp.sum(dP * P, axis=-1, keepdims=True))
