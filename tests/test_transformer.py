@@ -104,3 +104,23 @@ def test_bad_settings_are_one_line_errors():
     net = models.build("transformer", (5,), 4, d_model=8, heads=2)
     with pytest.raises(ShapeError, match=r"token ids X \(T, m\) = \(5, m\)"):
         net.forward(net.init(jax.random.PRNGKey(0)), jnp.zeros((5, 3)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_check_catches_planted_bugs(seed, x64, monkeypatch):
+    """The comparison can fail: GELU′ of the tanh approximation in an exact-GELU network (off
+    by ~1e-3 at most), and a residual fork that drops the attention branch, are both caught."""
+    from jaxnn.layers import attention, feedforward
+
+    net, params, X, Y = _case(5, 1, 2, 2, 2, jnp.float64, seed=seed)
+    _, auto = net.autodiff_cost_and_grads(params, X, Y)
+    tanh_gelu = jax.vmap(jax.grad(lambda z: jax.nn.gelu(z, approximate=True)))
+    monkeypatch.setattr(feedforward, "gelu_prime", lambda Z: tanh_gelu(Z.ravel()).reshape(Z.shape))
+    _, hand = net.cost_and_grads(params, X, Y)
+    assert _relative(hand["W_1.0"], auto["W_1.0"]) > 1e-8
+    monkeypatch.undo()
+    right = attention.multi_head_backward
+    monkeypatch.setattr(attention, "multi_head_backward",
+                        lambda *a: {**right(*a), "dX": 0.0 * right(*a)["dX"]})  # fmt: skip
+    _, hand = net.cost_and_grads(params, X, Y)
+    assert _relative(hand["E"], auto["E"]) > 1e-3
