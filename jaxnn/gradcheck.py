@@ -206,6 +206,8 @@ GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16
 GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
     "rnn": ((7, 3), 4, {"hidden_size": 5}),
     "lstm": ((7, 3), 4, {"hidden_size": 5}),
+    "gru": ((7, 3), 4, {"hidden_size": 5}),
+    "transformer": ((6,), 5, {"n_layers": 2, "d_model": 4, "heads": 2, "d_ff": 6}),
     "autoencoder": ((6,), 0, {"code": 2, "units": [4], "hidden": "tanh"}),
     "vae": ((6,), 0, {"latent": 2, "units": [4], "hidden": "tanh"}),
     "gan": ((6,), 0, {"noise": 3, "generator": [4], "discriminator": [5], "hidden": "tanh"}),

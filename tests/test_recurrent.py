@@ -1,4 +1,4 @@
-"""Recurrent networks: the tanh RNN and the LSTM, hand-derived BPTT = jax.grad = central
+"""Recurrent networks: the tanh RNN, the LSTM and the GRU, hand-derived BPTT = jax.grad = central
 differences over sizes, sequence lengths 1…30, batch 1, many-to-one (classification,
 regression) and many-to-many (tokens, masks); layers by hand; training through the one
 path; sampling; errors."""
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jaxnn import gradcheck, models
 from jaxnn.data import sequences
 from jaxnn.errors import ConfigError, ShapeError
-from jaxnn.layers import lstm, rnn, temporal
+from jaxnn.layers import gru, lstm, rnn, temporal
 from jaxnn.models import recurrent
 
 TASKS = st.sampled_from(["softmax", "linear", "sigmoid", "tokens"])
@@ -39,9 +39,9 @@ def _relative(a, b):
     return 0.0 if denominator == 0 else np.linalg.norm(a - b) / denominator
 
 
-@given(cell=st.sampled_from(["rnn", "lstm"]), task=TASKS, T=st.integers(1, 30),
+@given(cell=st.sampled_from(["rnn", "lstm", "gru"]), task=TASKS, T=st.integers(1, 30),
        n_x=st.integers(1, 5), n_h=st.integers(1, 6), m=st.integers(1, 4))  # fmt: skip
-@settings(max_examples=6)  # each drawn shape compiles two scans: kept few for the suite's time
+@settings(max_examples=8)  # each drawn shape compiles two scans: kept few for the suite's time
 def test_hand_equals_autodiff_float64(cell, task, T, n_x, n_h, m, x64):
     net, params, X, Y = _case(cell, task, T, n_x, n_h, m, jnp.float64)
     J, hand = jax.jit(net.cost_and_grads)(params, X, Y, 0.01)
@@ -51,7 +51,7 @@ def test_hand_equals_autodiff_float64(cell, task, T, n_x, n_h, m, x64):
         assert _relative(hand[name], auto[name]) <= 1e-10, name
 
 
-@given(cell=st.sampled_from(["rnn", "lstm"]), task=TASKS, T=st.integers(1, 12))
+@given(cell=st.sampled_from(["rnn", "lstm", "gru"]), task=TASKS, T=st.integers(1, 12))
 @settings(max_examples=4)
 def test_hand_equals_autodiff_float32(cell, task, T):
     net, params, X, Y = _case(cell, task, T, 3, 4, 2, jnp.float32)
@@ -62,7 +62,7 @@ def test_hand_equals_autodiff_float32(cell, task, T):
 
 
 CENTRAL = [("rnn", "softmax", 9, 1), ("lstm", "tokens", 7, 2), ("lstm", "linear", 12, 3),
-           ("rnn", "tokens", 1, 1)]  # fmt: skip
+           ("rnn", "tokens", 1, 1), ("gru", "softmax", 8, 1), ("gru", "tokens", 5, 2)]  # fmt: skip
 
 
 @pytest.mark.parametrize("cell, task, T, m", CENTRAL)
@@ -74,10 +74,12 @@ def test_hand_vs_central_differences(cell, task, T, m, x64):
     assert report.worst["hand_vs_numeric"] <= 1e-7
 
 
-def test_remat_gives_the_same_gradients(x64):
-    """The LSTM that recomputes its gates (memory O(H, C) per step) = the one that stores them."""
-    plain, params, X, Y = _case("lstm", "softmax", 11, 3, 4, 2, jnp.float64)
-    lean = models.build("lstm", (11, 3), 3, hidden_size=4, remat=True)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_remat_gives_the_same_gradients(cell, x64):
+    """The LSTM (GRU) that recomputes its gates (memory O(H, C) per step) = the one that stores
+    them."""
+    plain, params, X, Y = _case(cell, "softmax", 11, 3, 4, 2, jnp.float64)
+    lean = models.build(cell, (11, 3), 3, hidden_size=4, remat=True)
     J, grads = plain.cost_and_grads(params, X, Y)
     J_lean, grads_lean = lean.cost_and_grads(params, X, Y)
     _, auto_lean = lean.autodiff_cost_and_grads(params, X, Y)
@@ -126,6 +128,38 @@ def test_lstm_step_by_hand():
     np.testing.assert_allclose(H[0, 0, 0], sig[2] * np.tanh(c), rtol=1e-6)
 
 
+def test_gru_step_by_hand():
+    """One step, one unit (Cho et al. eq. 5-8, the reset gate before U_n): z = σ(a_z + u_z h0),
+    r = σ(a_r + u_r h0), n = tanh(a_n + u_n r h0), h = z h0 + (1 − z) n."""
+    a, u, h0 = np.array([0.3, -0.2, 0.5]), np.array([0.7, -1.1, 0.9]), 0.6
+    H, cache = gru.gru_forward(jnp.ones((1, 1, 1)), jnp.full((1, 1), h0), jnp.asarray(a)[:, None],
+                               jnp.asarray(u)[:, None], jnp.zeros((3, 1)))  # fmt: skip
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    z, r = sig(a[0] + u[0] * h0), sig(a[1] + u[1] * h0)
+    n = np.tanh(a[2] + u[2] * r * h0)
+    np.testing.assert_allclose(H[0, 0, 0], z * h0 + (1 - z) * n, rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(cache["gates"]), [z, r, n], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gru_check_catches_a_planted_bug(seed, x64, monkeypatch):
+    """The comparison can fail: the reset gate's derivative without its σ′ (a plausible slip)
+    is caught by jax.grad, at every seed."""
+    net, params, X, Y = _case("gru", "softmax", 6, 2, 3, 2, jnp.float64, seed=seed)
+    right = gru._step_backward
+
+    def wrong(dh, h_prev, z, r, n, W_h):
+        da, dh_prev = right(dh, h_prev, z, r, n, W_h)
+        n_h = h_prev.shape[0]
+        d_rh = W_h[2 * n_h :].T @ (dh * (1.0 - z) * (1.0 - n * n))
+        return da.at[n_h : 2 * n_h].set(d_rh * h_prev), dh_prev
+
+    monkeypatch.setattr(gru, "_step_backward", wrong)
+    _, hand = net.cost_and_grads(params, X, Y)
+    _, auto = net.autodiff_cost_and_grads(params, X, Y)
+    assert _relative(hand["W_h"], auto["W_h"]) > 1e-3
+
+
 def test_embedding_backward_adds_repeated_tokens():
     ids = jnp.array([[2, 2], [0, -1]])  # token 2 read twice, one padding
     dX = jnp.ones((2, 3, 2))
@@ -142,12 +176,15 @@ def test_gradient_norms_and_sample_shapes():
     lm, lm_params, _, _ = _case("rnn", "tokens", 5, 3, 4, 2, jnp.float32)
     drawn = recurrent.sample(lm_params, jax.random.PRNGKey(0), jnp.array([1, 2]), 9, 0.7, "rnn")
     assert drawn.shape == (9,) and int(drawn.min()) >= 0 and int(drawn.max()) < 5
+    _, gru_params, _, _ = _case("gru", "tokens", 5, 3, 4, 2, jnp.float32)
+    gru_drawn = recurrent.sample(gru_params, jax.random.PRNGKey(0), jnp.array([1]), 4, 1.0, "gru")
+    assert gru_drawn.shape == (4,) and int(gru_drawn.max()) < 5
     same = recurrent.sample(lm_params, jax.random.PRNGKey(0), jnp.array([1, 2]), 9, 0.7, "rnn")
     np.testing.assert_array_equal(drawn, same)  # a fixed key reproduces the text
 
 
 def test_gradcheck_command_defaults():
-    for name in ("rnn", "lstm"):
+    for name in ("rnn", "lstm", "gru"):
         assert gradcheck.check_model(name, x64=True).ok
 
 

@@ -134,19 +134,22 @@ def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
 
 
 def _builders() -> dict[str, Callable[..., Model]]:
-    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, vae
+    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, transformer, vae
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
             "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm,
+            "gru": recurrent.gru, "transformer": transformer.transformer,
             "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan}  # fmt: skip
 
 
-MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan")
+MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "gru", "transformer",
+          "autoencoder", "vae", "gan")  # fmt: skip
 IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
 # what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
 # "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
-           "rnn": "sequences", "lstm": "sequences", "autoencoder": "columns",
+           "rnn": "sequences", "lstm": "sequences", "gru": "sequences",
+           "transformer": "sequences", "autoencoder": "columns",
            "vae": "columns", "gan": "columns"}  # fmt: skip
 # what `jaxnn train --model NAME` uses for the settings the user does not give
 # (``jaxnn.models.defaults``): TrainConfig fields, and per-dataset overrides under

@@ -1,6 +1,7 @@
-"""Recurrent networks as ``jaxnn.models.Model``: a tanh RNN (``rnn``) and an LSTM (``lstm``).
+"""Recurrent networks as ``jaxnn.models.Model``: a tanh RNN (``rnn``), an LSTM (``lstm``) and
+a GRU (``gru``).
 
-A recurrent layer (``jaxnn.layers.rnn`` / ``jaxnn.layers.lstm``, BPTT derived there) reads a
+A recurrent layer (``jaxnn.layers.rnn`` / ``lstm`` / ``gru``, BPTT derived there) reads a
 sequence and a dense read-out turns hidden states into outputs. Three tasks, chosen by the
 data:
 
@@ -22,7 +23,8 @@ unclipped gradients.
 
 Params: ``W_xh (n_h, n_x)``, ``W_hh (n_h, n_h)``, ``b_h (n_h, 1)`` (rnn) or ``W_x (4n_h, n_x)``,
 ``W_h (4n_h, n_h)``, ``b (4n_h, 1)`` (lstm, gates i, f, o, g; the forget gate's bias starts at
-1 so that early training remembers), ``W_hy (n_y, n_h)``, ``b_y (n_y, 1)``, and ``E (n_e, V)``
+1 so that early training remembers) or ``W_x (3n_h, n_x)``, ``W_h (3n_h, n_h)``, ``b (3n_h, 1)``
+(gru, blocks z, r, n), ``W_hy (n_y, n_h)``, ``b_y (n_y, 1)``, and ``E (n_e, V)``
 for tokens. Input weights Glorot-uniform, recurrent weights orthogonal (``W_hh``'s
 eigenvalues on the unit circle: neither vanishing nor exploding at the start).
 """
@@ -37,6 +39,7 @@ import jax.numpy as jnp
 from jaxnn import losses, validate
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.initializers import glorot_uniform
+from jaxnn.layers import gru as gru_layer
 from jaxnn.layers import lstm as lstm_layer
 from jaxnn.layers import rnn as rnn_layer
 from jaxnn.layers import temporal
@@ -45,7 +48,8 @@ from jaxnn.models.mlp import cost_from_logits
 
 Array = jax.Array
 
-CELLS = ("rnn", "lstm")
+CELLS = ("rnn", "lstm", "gru")
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}  # blocks of n_h rows in W_x, W_h, b
 OUTPUTS = ("softmax", "sigmoid", "linear")
 
 
@@ -63,11 +67,11 @@ def recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
 
 def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
                output: str = "softmax", embed: int = 32, remat: bool = False):  # fmt: skip
-    """``(model, backward, data_cost)``: a ``cell`` ("rnn" or "lstm") network for
+    """``(model, backward, data_cost)``: a ``cell`` ("rnn", "lstm" or "gru") network for
     sequences of ``input_shape``: ``(T, n_x)`` vectors (many-to-one, ``num_outputs``
     classes or, with ``output="linear"``, values) or ``(T,)`` token ids (a language model
     over a vocabulary of ``num_outputs``, embedded in ``embed`` dimensions). ``remat``
-    (LSTM): recompute the gates in the backward pass instead of storing them (see
+    (LSTM, GRU): recompute the gates in the backward pass instead of storing them (see
     ``jaxnn.layers.lstm``). ``backward(params, X, dZ, saved) -> (grads, dh)`` and
     ``data_cost(params, X, Y) -> (J, dZ, saved)`` are the pieces ``cost_and_grads``
     composes (``hidden_gradient_norms`` reads dh)."""
@@ -92,8 +96,8 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
     n_y = 1 if output == "sigmoid" else _check_size("the number of outputs", num_outputs)
     if not isinstance(remat, bool):
         raise ConfigError(f"remat must be true or false; got {remat!r}")
-    gate_rows = 4 * n_h if cell == "lstm" else n_h
-    names = ("W_x", "W_h", "b") if cell == "lstm" else ("W_xh", "W_hh", "b_h")
+    gate_rows = GATE_BLOCKS[cell] * n_h
+    names = ("W_xh", "W_hh", "b_h") if cell == "rnn" else ("W_x", "W_h", "b")
 
     def init(key, dtype=jnp.float32):
         validate.dtype_available(dtype)
@@ -140,6 +144,10 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
         if cell == "rnn":
             H = rnn_layer.rnn_forward(X_in, h0, params["W_xh"], params["W_hh"], params["b_h"])
             return H, None, X_in
+        if cell == "gru":
+            H, cache = gru_layer.gru_forward(X_in, h0, params["W_x"], params["W_h"],
+                                             params["b"], remat)  # fmt: skip
+            return H, cache, X_in
         H, cache = lstm_layer.lstm_forward(X_in, h0, h0, params["W_x"], params["W_h"],
                                            params["b"], remat)  # fmt: skip
         return H, cache, X_in
@@ -185,6 +193,9 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
         if cell == "rnn":
             back = rnn_layer.rnn_backward(dH, X_in, H, h0, params["W_xh"], params["W_hh"],
                                           tokens, dh_last, need_dh)  # fmt: skip
+        elif cell == "gru":
+            back = gru_layer.gru_backward(dH, X_in, H, cache, h0, params["W_x"], params["W_h"],
+                                          params["b"], tokens, dh_last, need_dh)  # fmt: skip
         else:
             back = lstm_layer.lstm_backward(dH, X_in, H, cache, h0, h0, params["W_x"],
                                             params["W_h"], params["b"], tokens, dh_last,
@@ -264,6 +275,12 @@ def lstm(input_shape=(28, 28), num_classes: int = 10, hidden_size: int = 128,
     return recurrent("lstm", input_shape, num_classes, hidden_size, output, embed, remat)
 
 
+def gru(input_shape=(28, 28), num_classes: int = 10, hidden_size: int = 128,
+        output: str = "softmax", embed: int = 32, remat: bool = False) -> Model:  # fmt: skip
+    """The GRU (``jaxnn.layers.gru``, Cho et al. 2014); see ``recurrent``."""
+    return recurrent("gru", input_shape, num_classes, hidden_size, output, embed, remat)
+
+
 def hidden_gradient_norms(cell: str, params: dict, X: Array, Y: Array, **options) -> Array:
     """``‖∂J/∂h_t‖`` for t = 1..T (Frobenius norm over the batch's columns), from the
     hand-derived BPTT: how much of the cost's gradient reaches each step — the vanishing
@@ -288,11 +305,15 @@ def sample(params: dict, key: Array, prime: Array, length: int, temperature: flo
         raise ConfigError(f"temperature must be > 0; got {temperature}")
     E, W_hy, b_y = params["E"], params["W_hy"], params["b_y"]
     n_h = W_hy.shape[1]
-    W_x, W_h, b = ((params["W_x"], params["W_h"], params["b"]) if cell == "lstm"
+    W_x, W_h, b = ((params["W_x"], params["W_h"], params["b"]) if cell != "rnn"
                    else (params["W_xh"], params["W_hh"], params["b_h"]))  # fmt: skip
 
     def advance(state, token):
         h, c = state
+        if cell == "gru":
+            z, r, n = gru_layer.gates(W_x @ E[:, token][:, None] + b, h, W_h)
+            h = z * h + (1.0 - z) * n
+            return (h, c), (W_hy @ h + b_y)[:, 0]
         z = W_x @ E[:, token][:, None] + W_h @ h + b
         if cell == "lstm":
             i, f, o, g = lstm_layer.gates(z)
