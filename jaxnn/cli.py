@@ -596,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the README's failure table")
     p.set_defaults(func=cmd_verify_notes)
 
+    from jaxnn import tune
+
+    tune.add_parser(sub)
+
     p = sub.add_parser("demo", help="what `make demo` runs")
     p.add_argument("--out", default="runs/demo")
     p.set_defaults(func=cmd_demo)

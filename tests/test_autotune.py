@@ -35,12 +35,12 @@ def test_fastest_is_chosen_saved_and_read_back(tune_file, monkeypatch):
     assert record.source == "measured" and record.seconds == {"slow": 0.002, "fast": 0.001}
     saved = json.loads(tune_file.read_text())
     assert saved["version"] == autotune.FILE_VERSION
-    assert list(saved["choices"].values()) == ["fast"] and record.key in saved["choices"]
+    assert saved["choices"] == {record.key: {"form": "fast", "seconds": record.seconds}}
     # a new process: nothing in memory; the file answers and nothing is timed
     autotune.clear()
     monkeypatch.setattr(autotune, "time_candidates", pytest.fail)
     assert _choose() == "fast"
-    assert autotune.records()[0].source == "disk"
+    assert autotune.records()[0][1:] == ("fast", {"slow": 0.002, "fast": 0.001}, "disk")
 
 
 def test_real_timing_picks_the_faster(tune_file):
@@ -71,7 +71,8 @@ def test_unknown_form_in_file_is_measured_again(tune_file, monkeypatch):
                         lambda c, a: {"slow": 0.002, "fast": 0.001})  # fmt: skip
     _choose()
     key = autotune.records()[0].key
-    tune_file.write_text(json.dumps({"version": 1, "choices": {key: "rm -rf", "x": 1}}))
+    bad = {key: {"form": "rm -rf", "seconds": {}}, "x": 1, "y": {"form": "fast", "seconds": []}}
+    tune_file.write_text(json.dumps({"version": 1, "choices": bad}))
     autotune.clear()
     assert _choose() == "fast" and autotune.records()[0].source == "measured"
 
@@ -94,9 +95,14 @@ def test_auto_layers_equal_fast_layers(tune_file, monkeypatch):
                  lambda b: layers.max_pool(2, backward=b)):  # fmt: skip
         auto, fast = make("auto"), make("fast")
         params = auto.init(jax.random.PRNGKey(0), (8, 8, 2), jnp.float32)
-        (A1, c1), (A2, c2) = auto.forward(params, x), fast.forward(params, x)
+
+        @jax.jit
+        def both(params, x, auto=auto, fast=fast):
+            (A1, c1), (A2, c2) = auto.forward(params, x), fast.forward(params, x)
+            return A1, A2, auto.backward(params, c1, A1, True), fast.backward(params, c2, A2, True)
+
+        A1, A2, g1, g2 = both(params, x)
         assert jnp.allclose(A1, A2, atol=1e-5)
-        g1, g2 = auto.backward(params, c1, A1, True), fast.backward(params, c2, A2, True)
         for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2),
                         strict=True):  # fmt: skip
             assert jnp.allclose(a, b, atol=1e-4)
@@ -104,3 +110,13 @@ def test_auto_layers_equal_fast_layers(tune_file, monkeypatch):
     assert parts == ["conv dP", "conv dW", "conv forward", "max pool backward",
                      "max pool forward"]  # fmt: skip
     assert all(r.source == "measured" for r in autotune.records())
+
+
+def test_jaxnn_tune_lists_every_part(tune_file, capsys):
+    from jaxnn import cli
+
+    assert cli.main(["tune", "--model", "lenet5", "--batch-size", "2", "--width", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n    -> ") == 9  # 2 convs (forward, dW; dP but the first's), 2 pools
+    assert "conv dW A 2x28x28x1 W 5x5x1x3" in out
+    assert str(tune_file) in out

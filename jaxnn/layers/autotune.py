@@ -53,6 +53,7 @@ ROUNDS = 5
 MIN_WORK = 2_000_000  # a conv part's multiply-adds below which it is not timed
 MIN_POOL_WORK = 100_000  # a pool's input elements below which it is not timed
 FILE_VERSION = 1
+REMEASURE = False  # True: time every part again, ignoring (and then updating) the file
 
 log = logging.getLogger("jaxnn.autotune")
 
@@ -95,9 +96,10 @@ def device_kind() -> str:
     return f"{device.platform}:{device.device_kind}"
 
 
-def load(path: str | None) -> dict[str, str]:
-    """The ``key -> form`` entries of the file at ``path`` ({} if absent or unreadable;
-    ``choose`` ignores an entry naming a form that does not apply)."""
+def load(path: str | None) -> dict[str, dict]:
+    """The ``key -> {"form", "seconds"}`` entries of the file at ``path`` ({} if absent or
+    unreadable; malformed entries are dropped, and ``choose`` ignores one naming a form that
+    does not apply)."""
     if path is None or not os.path.exists(path):
         return {}
     try:
@@ -115,17 +117,28 @@ def load(path: str | None) -> dict[str, str]:
             stacklevel=2,
         )
         return {}
-    return {k: v for k, v in entries.items() if isinstance(k, str) and isinstance(v, str)}
+    return {k: v for k, v in entries.items() if _valid_entry(k, v)}
 
 
-def save(path: str | None, key: str, form: str) -> None:
-    """Add ``key -> form`` to the file (read again first: other processes may have added
-    entries), written to a temporary file and renamed into place."""
+def _valid_entry(key, entry) -> bool:
+    """``{"form": name, "seconds": {name: float}}`` (what ``save`` writes)."""
+    if not (isinstance(key, str) and isinstance(entry, dict)):
+        return False
+    seconds = entry.get("seconds")
+    return isinstance(entry.get("form"), str) and isinstance(seconds, dict) and all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in seconds.items()
+    )  # fmt: skip
+
+
+def save(path: str | None, key: str, form: str, seconds: dict[str, float]) -> None:
+    """Add ``key -> {"form": form, "seconds": seconds}`` to the file (read again first: other
+    processes may have added entries), written to a temporary file and renamed into place."""
     if path is None:
         return
     with _lock:
         entries = load(path)
-        entries[key] = form
+        entries[key] = {"form": form, "seconds": seconds}
         folder = os.path.dirname(os.path.abspath(path))
         try:
             os.makedirs(folder, exist_ok=True)
@@ -174,10 +187,10 @@ def choose(
         _records[key] = Record(key, fallback, {}, "not timed (small)")
         return fallback
     path = cache_path()
-    stored = load(path).get(key)
-    if stored in candidates:
-        _records[key] = Record(key, stored, {}, "disk")
-        return stored
+    stored = None if REMEASURE else load(path).get(key)
+    if stored is not None and stored["form"] in candidates:
+        _records[key] = Record(key, stored["form"], stored["seconds"], "disk")
+        return stored["form"]
     start = time.perf_counter()
     seconds = time_candidates(candidates, make_args())
     choice = min(seconds, key=seconds.get)
@@ -185,7 +198,7 @@ def choose(
     log.info("%s: %s (%s; tuning took %.1f s)", key, choice,
              ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in seconds.items()),
              time.perf_counter() - start)  # fmt: skip
-    save(path, key, choice)
+    save(path, key, choice, seconds)
     return choice
 
 
