@@ -149,7 +149,8 @@ def _config_from_args(args):
         dataset=args.dataset, model=args.model, width=args.width, optimizer=args.optimizer,
         clip_norm=args.clip_norm, beta1=args.beta1,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
-        options=parse_options(args.option),
+        options={**parse_options(args.option),
+                 **({"conv_backward": args.conv_backward} if args.conv_backward else {})},
         hidden=args.hidden, output=args.output, batch_size=args.batch_size, lr=args.lr,
         epochs=args.epochs, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
@@ -515,6 +516,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
     p.add_argument("--init", default="glorot", help="glorot, he, small, zeros")
     p.add_argument("--grads", default="hand", help="hand (derived backprop) or autodiff")
+    p.add_argument("--conv-backward", default=None, choices=("auto", "fast", "explicit"),
+                   help="conv nets: each conv/pool form measured per machine and shape (auto, "
+                   "the default; see jaxnn tune), the fixed choice (fast) or the loops over "
+                   "kernel offsets (explicit)")  # fmt: skip
     p.add_argument("--out", default=None, help="run folder (default runs/DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

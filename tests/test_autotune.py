@@ -120,3 +120,16 @@ def test_jaxnn_tune_lists_every_part(tune_file, capsys):
     assert out.count("\n    -> ") == 9  # 2 convs (forward, dW; dP but the first's), 2 pools
     assert "conv dW A 2x28x28x1 W 5x5x1x3" in out
     assert str(tune_file) in out
+
+
+def test_train_conv_backward_flag_becomes_the_model_option():
+    from jaxnn import cli
+
+    def options(*extra):
+        args = cli.build_parser().parse_args(["train", "--model", "lenet5", *extra])
+        return cli._config_from_args(args).options
+
+    assert options() == {}  # the builder's default: auto
+    assert options("--conv-backward", "fast") == {"conv_backward": "fast"}
+    with pytest.raises(SystemExit):
+        options("--conv-backward", "fastest")
