@@ -29,9 +29,12 @@ from jaxnn import models, train
 from jaxnn.layers import autotune
 
 
-def timed(parts: dict, rounds: int) -> dict:
-    """Median ms of each ``parts[name] = (fn, args)``, compiled, in interleaved rounds."""
+def timed(parts: dict, rounds: int, plain: dict | None = None) -> dict:
+    """Median ms of each ``parts[name] = (fn, args)``, compiled, and of each ``plain[name]``
+    (a Python callable: PyTorch), in interleaved rounds."""
     compiled = {name: jax.jit(fn).lower(*args).compile() for name, (fn, args) in parts.items()}
+    for name, fn in (plain or {}).items():
+        compiled[name], parts[name] = fn, (fn, ())
     for name, run in compiled.items():
         jax.block_until_ready(run(*parts[name][1]))
     times = {name: [] for name in parts}
@@ -82,9 +85,34 @@ def lenet_parts(conv_backward: str, batch: int = 200, m: int = 60_000) -> dict:
     parts["cost (forward)"] = (model.cost, (params, X, Y))
     parts["cost and grads (hand)"] = (model.cost_and_grads, (params, X, Y))
     parts["cost and grads (jax.grad)"] = (model.autodiff_cost_and_grads, (params, X, Y))
+    fixed = models.build("lenet5", (28, 28, 1), 10, conv_backward="fast")
+    parts["cost and grads (hand, fixed forms)"] = (fixed.cost_and_grads, (params, X, Y))
     parts["sgd update"] = (update, (grads, opt_state, params))
     parts["whole step"] = (full_step, (params, opt_state, X_rows, Y_rows, idx))
-    return parts
+    return parts, torch_lenet_step(params, X, Y)
+
+
+def torch_lenet_step(params, X, Y):
+    """PyTorch eager's LeNet-5 step on the same minibatch and weights (None without torch)."""
+    try:
+        import numpy as np
+        import torch
+        from conv_bench import torch_net
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    net = torch_net("lenet5", params)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X_nchw = torch.from_numpy(np.ascontiguousarray(np.asarray(X).transpose(0, 3, 1, 2)))
+    labels = torch.from_numpy(np.asarray(Y).argmax(0).astype(np.int64))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(X_nchw), labels).backward()
+        optimizer.step()
+
+    return step
 
 
 def lstm_parts(batch: int = 128, m: int = 60_000) -> dict:
@@ -132,7 +160,9 @@ def main() -> None:
                           "device": autotune.device_kind(), "jax": jax.__version__},
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": args.rounds,
               "conv_backward": args.conv_backward}  # fmt: skip
-    report["lenet5_ms"] = timed(lenet_parts(args.conv_backward), args.rounds)
+    parts, torch_step = lenet_parts(args.conv_backward)
+    plain = {"pytorch eager step": torch_step} if torch_step else {}
+    report["lenet5_ms"] = timed(parts, args.rounds, plain)
     report["lenet5_forms"] = {r.key.split("|", 2)[2]: r.choice for r in autotune.records()}
     report["lstm_ms"] = timed(lstm_parts(), args.rounds)
     with open(args.out, "w") as file:
@@ -141,7 +171,7 @@ def main() -> None:
     for name in ("lenet5_ms", "lstm_ms"):
         print(name.split("_")[0], file=sys.stdout)
         for part, ms in report[name].items():
-            print(f"  {part:<28}{ms:>9.2f} ms")
+            print(f"  {part:<36}{ms:>9.2f} ms")
 
 
 if __name__ == "__main__":

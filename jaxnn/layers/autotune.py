@@ -19,14 +19,13 @@ The file is untrusted input: one that cannot be read or parsed, or an entry nami
 this version does not have, is ignored (with a warning) and measured again; writes go to a
 temporary file renamed into place, so a killed process never leaves half a file.
 
-Timing: each candidate compiled on its own (``jit``), run once to warm up, then
-``ROUNDS`` interleaved rounds (candidate 1, 2, 3, 1, 2, 3, …) and the median of each — the
-machine may be shared. Parts smaller than ``MIN_WORK`` multiply-adds (``MIN_POOL_WORK`` input
-elements for a pool) are not
-measured: they take microseconds and the measurement would cost more than it could gain; they
-use the fixed choice of ``backward="fast"``. All forms compute the same numbers up to
-float rounding; tests check each one against ``jax.grad``.
-"""
+Timing: each candidate compiled on its own (``jit``), run once to warm up, then ``ROUNDS``
+interleaved rounds (candidate 1, 2, 3, 1, 2, 3, …; none started after ``BUDGET_SECONDS``)
+and the median of each — the machine may be shared. Parts smaller than ``MIN_WORK``
+multiply-adds (``MIN_POOL_WORK`` input elements for a pool) are not measured: they take
+microseconds and the measurement would cost more than it could gain; they use the fixed
+choice of ``backward="fast"``. All forms compute the same numbers up to float rounding;
+tests check each one against ``jax.grad``."""
 
 from __future__ import annotations
 
@@ -50,6 +49,7 @@ from jaxnn.layers import conv, pool
 
 ENV = "JAXNN_TUNE_CACHE"
 ROUNDS = 5
+BUDGET_SECONDS = 1.0  # no round starts after this many seconds of timing (at least one runs)
 MIN_WORK = 2_000_000  # a conv part's multiply-adds below which it is not timed
 MIN_POOL_WORK = 100_000  # a pool's input elements below which it is not timed
 FILE_VERSION = 1
@@ -151,14 +151,18 @@ def save(path: str | None, key: str, form: str, seconds: dict[str, float]) -> No
             warnings.warn(f"could not write the tuning cache {path}: {error}", stacklevel=2)
 
 
-def time_candidates(candidates: dict[str, Callable], args: tuple, rounds: int = ROUNDS):
+def time_candidates(candidates: dict[str, Callable], args: tuple, rounds: int | None = None):
     """Median seconds of each ``candidates[name](*args)``, compiled, in interleaved rounds."""
+    rounds = ROUNDS if rounds is None else rounds
     with jax.ensure_compile_time_eval():
         compiled = {name: jax.jit(fn).lower(*args).compile() for name, fn in candidates.items()}
         for run in compiled.values():
             jax.block_until_ready(run(*args))
         times: dict[str, list[float]] = {name: [] for name in compiled}
-        for _ in range(rounds):
+        started = time.perf_counter()
+        for index in range(rounds):
+            if index and time.perf_counter() - started > BUDGET_SECONDS:
+                break  # large shapes (an evaluation batch): fewer rounds
             for name, run in compiled.items():
                 start = time.perf_counter()
                 jax.block_until_ready(run(*args))
