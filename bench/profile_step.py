@@ -74,13 +74,20 @@ def lenet_parts(conv_backward: str, batch: int = 200, m: int = 60_000) -> dict:
     A = X
     for name, layer in model.net:
         p = params.get(name, {})
-        out, cache = jax.jit(layer.forward)(p, A)
+        out, cache = layer.forward(p, A)  # eagerly: the cache keeps its ints as ints
         parts[f"{name} forward"] = (layer.forward, (p, A))
         need = name != model.net[0][0]
-        parts[f"{name} backward"] = (
-            lambda p, cache, dA, layer=layer, need=need: layer.backward(p, cache, dA, need),
-            (p, cache, jnp.ones_like(out)),
-        )
+        leaves, treedef = jax.tree_util.tree_flatten(cache)
+        arrays = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.Array)]
+
+        def backward(p, cache_arrays, dA, layer=layer, need=need, leaves=leaves,
+                     treedef=treedef, arrays=arrays):  # fmt: skip
+            full = list(leaves)  # the cache's ints (stride, pads) stay Python constants
+            for i, array in zip(arrays, cache_arrays, strict=True):
+                full[i] = array
+            return layer.backward(p, jax.tree_util.tree_unflatten(treedef, full), dA, need)
+
+        parts[f"{name} backward"] = (backward, (p, [leaves[i] for i in arrays], jnp.ones_like(out)))
         A = out
     parts["cost (forward)"] = (model.cost, (params, X, Y))
     parts["cost and grads (hand)"] = (model.cost_and_grads, (params, X, Y))
