@@ -133,3 +133,18 @@ def test_train_conv_backward_flag_becomes_the_model_option():
     assert options("--conv-backward", "fast") == {"conv_backward": "fast"}
     with pytest.raises(SystemExit):
         options("--conv-backward", "fastest")
+
+
+def test_large_batches_are_timed_at_the_capped_batch(tune_file, monkeypatch):
+    """An evaluation batch (here 1000) is timed, and remembered, at MAX_TIMED_BATCH."""
+    seen = []
+
+    def fake_timer(candidates, args):
+        seen.append(args[0].shape)
+        return {name: float(i) for i, name in enumerate(candidates)}
+
+    monkeypatch.setattr(autotune, "time_candidates", fake_timer)
+    for m in (1000, 5000):
+        autotune.pool_forms("forward", "max", (m, 32, 32, 2), 2, 2, jnp.float32)
+    assert seen == [(autotune.MAX_TIMED_BATCH, 32, 32, 2)]  # the second: the same key
+    assert f"A {autotune.MAX_TIMED_BATCH}x32x32x2" in autotune.records()[0].key

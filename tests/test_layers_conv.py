@@ -110,7 +110,8 @@ def _everything(case, dtype):
             "forms": {name: conv.conv_forward_form(A_prev, W, b, s, padding, name)[0]
                       for name in conv.FORWARD_FORMS},
             "backward_forms": {(w, p): conv.conv_backward_forms(dZ, cache, True, w, p)
-                               for w, p in zip(conv.DW_FORMS, conv.DP_FORMS, strict=True)},
+                               for w, p in [*((w, "xla") for w in conv.DW_FORMS),
+                                            *(("xla", p) for p in conv.DP_FORMS)]},
         }  # fmt: skip
 
     return run(A_prev, W, b, dZ)
@@ -136,6 +137,7 @@ def _all_forms_agree(r, z_tol, grad_tol):
     for Z in r["forms"].values():
         np.testing.assert_allclose(Z, r["Z_lax"], rtol=z_tol, atol=z_tol)
     assert {p for _, p in r["backward_forms"]} == {"xla", "col2im", "offsets"}
+    assert {w for w, _ in r["backward_forms"]} == {"xla", "offsets", "im2col", "im2col_cm"}
     for grads in r["backward_forms"].values():
         for got, want in zip(grads, r["autodiff"], strict=True):
             assert got.shape == want.shape

@@ -24,7 +24,8 @@ interleaved rounds (candidate 1, 2, 3, 1, 2, 3, …; none started after ``BUDGET
 and the median of each — the machine may be shared. Parts smaller than ``MIN_WORK``
 multiply-adds (``MIN_POOL_WORK`` input elements for a pool) are not measured: they take
 microseconds and the measurement would cost more than it could gain; they use the fixed
-choice of ``backward="fast"``. All forms compute the same numbers up to float rounding;
+choice of ``backward="fast"``. Batches above ``MAX_TIMED_BATCH`` are timed and keyed at that
+batch. All forms compute the same numbers up to float rounding;
 tests check each one against ``jax.grad``."""
 
 from __future__ import annotations
@@ -215,6 +216,9 @@ def conv_macs(dZ_shape, W_shape) -> int:
 
 
 MAX_COLS_BYTES = 512 * 2**20  # im2col/col2im candidates only when their columns fit this
+# Larger batches (an evaluation over the whole test or training set) are timed, and keyed, at
+# this batch: every form's time grows linearly in m, and timing batch 60 000 would take minutes.
+MAX_TIMED_BATCH = 256
 
 
 def _conv_key(part: str, A_shape, W_shape, stride: int, pads, dtype) -> str:
@@ -224,8 +228,9 @@ def _conv_key(part: str, A_shape, W_shape, stride: int, pads, dtype) -> str:
 
 def _conv_candidates(table: dict, W_shape, cols_bytes: int) -> dict:
     f = W_shape[0]
+    big_cols = cols_bytes > MAX_COLS_BYTES
     names = [n for n in table if not (n == "offsets" and f * f > conv.MAX_OFFSETS)
-             and not (n in ("im2col", "col2im") and cols_bytes > MAX_COLS_BYTES)]  # fmt: skip
+             and not (n.startswith(("im2col", "col2im")) and big_cols)]  # fmt: skip
     return {n: table[n] for n in names}
 
 
@@ -233,6 +238,7 @@ def conv_forms(part: str, A_shape, W_shape, stride: int, padding, dtype) -> str:
     """The form of ``part`` ("forward", "dW" or "dP") for a conv layer with input shape
     ``A_shape`` and kernel ``W_shape``: measured once per device and shape."""
     f, _, n_C_prev, n_C = W_shape
+    A_shape = (min(A_shape[0], MAX_TIMED_BATCH), *A_shape[1:])
     (top, bottom), (left, right) = pads = conv._pads_of(A_shape, f, stride, padding)
     P_shape = (A_shape[0], A_shape[1] + top + bottom, A_shape[2] + left + right, n_C_prev)
     n_H, n_W = (P_shape[1] - f) // stride + 1, (P_shape[2] - f) // stride + 1
@@ -260,6 +266,7 @@ def pool_forms(part: str, op: str, A_shape, f: int, stride: int, dtype) -> str:
     """The form of a pool's ``part`` ("forward" or "backward"; op "max" or "avg") for input
     shape ``A_shape``: measured once per device and shape."""
     forward_names, backward_names = pool.candidate_forms(f, stride)
+    A_shape = (min(A_shape[0], MAX_TIMED_BATCH), *A_shape[1:])
     key = f"{op} pool {part} A {describe(A_shape)} f{f} s{stride} {np.dtype(dtype).name}"
     if part == "forward":
         candidates = {n: (lambda A, n=n: pool.FORWARD_FORMS[n](A, f, stride, op))

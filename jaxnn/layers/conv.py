@@ -286,6 +286,14 @@ def _dW_im2col(P: Array, dZ: Array, w_shape, stride: int) -> Array:
     return (cols.T @ dZ.reshape(-1, n_C)).reshape(w_shape)
 
 
+def _dW_im2col_channels_major(P: Array, dZ: Array, w_shape, stride: int) -> Array:
+    """The same product as ``_dW_im2col`` in channels-major order, ``dWᵀ = dZᵀ cols(P)``
+    ``(n_C, f·f·n_C_prev)``, then transposed: XLA may lay out the skinny product better."""
+    f, _, n_C_prev, n_C = w_shape
+    cols = _cols(P, f, stride, dZ.shape[1], dZ.shape[2]).reshape(-1, f * f * n_C_prev)
+    return (dZ.reshape(-1, n_C).T @ cols).T.reshape(w_shape)
+
+
 def _dW_xla(P: Array, dZ: Array, w_shape, stride: int) -> Array:
     return _dW_as_convolution(P, dZ, w_shape[0], stride)
 
@@ -334,7 +342,8 @@ def _dP_offsets(dZ: Array, W: Array, p_shape, stride: int) -> Array:
 
 
 FORWARD_FORMS = {"xla": _xla_forward, "offsets": _offsets_forward, "im2col": _im2col_forward}
-DW_FORMS = {"xla": _dW_xla, "offsets": _dW_offsets, "im2col": _dW_im2col}
+DW_FORMS = {"xla": _dW_xla, "offsets": _dW_offsets, "im2col": _dW_im2col,
+            "im2col_cm": _dW_im2col_channels_major}  # fmt: skip
 DP_FORMS = {"xla": _dP_xla, "col2im": _dP_col2im, "offsets": _dP_offsets}
 
 
