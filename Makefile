@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint lock docs bench experiments check-versions clean
+.PHONY: demo test lint lock docs bench bench-gpu experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
@@ -74,6 +74,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
 	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
+
+# The convolutional and recurrent benches on a GPU: jax on XLA:GPU (the cuda12 extra) beside
+# PyTorch with cuDNN (benchmark mode on); needs a CUDA build of torch==2.13.0 installed in .venv
+# (the bench extra's CPU wheel cannot see the GPU). PEAK_TFLOPS=67 (the GPU's float32 data-sheet
+# rate) makes that the bound. Has not been run yet (docs/performance.md).
+bench-gpu: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[cuda12]'
+	$(BIN)/python -c "import jax, torch, sys; sys.exit(0 if jax.default_backend() == 'gpu' \
+		and torch.cuda.is_available() else 'bench-gpu: jax or torch sees no GPU')"
+	$(BIN)/python bench/conv_bench.py --vgg-batch 32 --vgg-rounds 3 --out bench/conv_results_gpu.json \
+		$(if $(PEAK_TFLOPS),--peak-tflops $(PEAK_TFLOPS))
+	$(BIN)/python bench/rnn_bench.py --out bench/rnn_results_gpu.json \
+		$(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 
 # Regenerates requirements/lock.txt (uv pip compile --universal --generate-hashes): the base
 # dependencies and every extra except bench and cuda12, one version each for all supported

@@ -153,8 +153,9 @@ def _config_from_args(args):
     return TrainConfig(
         dataset=args.dataset, model=args.model, width=args.width, **settings,
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
-        options=parse_options(args.option), defaulted=defaulted,
-        seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
+        options={**parse_options(args.option),
+                 **({"conv_backward": args.conv_backward} if args.conv_backward else {})},
+        defaulted=defaulted, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
         stream=args.stream, memory_budget=args.memory_budget,
@@ -586,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
     p.add_argument("--init", default="glorot", help="glorot, he, small, zeros")
     p.add_argument("--grads", default="hand", help="hand (derived backprop) or autodiff")
+    p.add_argument("--conv-backward", default=None, choices=("auto", "fast", "explicit"),
+                   help="conv nets: each conv/pool form measured per machine and shape (auto, "
+                   "the default; see jaxnn tune), the fixed choice (fast) or the loops over "
+                   "kernel offsets (explicit)")  # fmt: skip
     p.add_argument("--out", default=None, help="run folder (default runs/DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -678,6 +683,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="claims.json", help="where to write the JSON report")
     p.add_argument("--markdown", default=None, help="also write the README's failure table")
     p.set_defaults(func=cmd_verify_notes)
+
+    from jaxnn import tune
+
+    tune.add_parser(sub)
 
     p = sub.add_parser("demo", help="what `make demo` runs")
     p.add_argument("--out", default="runs/demo")

@@ -106,6 +106,12 @@ def _everything(case, dtype):
             "explicit": conv.conv_backward_explicit(dZ, cache),
             "autodiff": jax.grad(objective, argnums=(0, 1, 2))(A_prev, W, b),
             "dW_conv": conv._dW_as_convolution(cache.P, dZ, f, s),
+            # every candidate form autotune may pick (forward; dW and dP paired by index)
+            "forms": {name: conv.conv_forward_form(A_prev, W, b, s, padding, name)[0]
+                      for name in conv.FORWARD_FORMS},
+            "backward_forms": {(w, p): conv.conv_backward_forms(dZ, cache, True, w, p)
+                               for w, p in [*((w, "xla") for w in conv.DW_FORMS),
+                                            *(("xla", p) for p in conv.DP_FORMS)]},
         }  # fmt: skip
 
     return run(A_prev, W, b, dZ)
@@ -122,6 +128,20 @@ def test_forward_and_backward_agree_float64(case, x64):
         for got, want in zip(r[name], r["autodiff"], strict=True):
             assert got.shape == want.shape
             assert gradcheck.relative_error(got, want) <= 1e-10
+    _all_forms_agree(r, 1e-12, 1e-10)
+
+
+def _all_forms_agree(r, z_tol, grad_tol):
+    """Every candidate forward form = lax's convolution; every dW and dP form = jax.grad."""
+    assert set(r["forms"]) == {"xla", "offsets", "im2col"}
+    for Z in r["forms"].values():
+        np.testing.assert_allclose(Z, r["Z_lax"], rtol=z_tol, atol=z_tol)
+    assert {p for _, p in r["backward_forms"]} == {"xla", "col2im", "offsets"}
+    assert {w for w, _ in r["backward_forms"]} == {"xla", "offsets", "im2col", "im2col_cm"}
+    for grads in r["backward_forms"].values():
+        for got, want in zip(grads, r["autodiff"], strict=True):
+            assert got.shape == want.shape
+            assert gradcheck.relative_error(got, want) <= grad_tol
 
 
 @settings(max_examples=4)
@@ -131,6 +151,7 @@ def test_backward_float32(case):
     for name in ("fast", "explicit"):
         for got, want in zip(r[name], r["autodiff"], strict=True):
             assert gradcheck.relative_error(got, want) <= 1e-5
+    _all_forms_agree(r, 1e-4, 1e-5)
 
 
 @pytest.mark.parametrize("s, padding, f", [(2, "valid", 3), (3, 1, 4), (2, "same", 2)])

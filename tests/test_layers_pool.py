@@ -89,3 +89,37 @@ def test_avg_pool_vs_finite_differences(x64):
 def test_window_larger_than_input():
     with pytest.raises(ShapeError, match="does not fit"):
         pool.max_pool_forward(jnp.zeros((1, 1, 1, 3)), 2, 2)
+
+
+@pytest.mark.parametrize("f, s", [(2, 2), (3, 3), (3, 2)])
+def test_every_candidate_form_equals_autodiff(f, s, x64):
+    """Each form autotune may pick (forward and backward, max and avg) = reduce_window's
+    forward and its jax.grad: ReLU'd input (ties in many windows), rows no window covers."""
+    key = jax.random.PRNGKey(f * 10 + s)
+    A_prev = jax.nn.relu(jax.random.normal(key, (2, 9, 8, 3), jnp.float64) - 0.5)
+    forward_names, backward_names = pool.candidate_forms(f, s)
+    assert ("tiles" in forward_names) == ("tiled" in backward_names) == (f == s)
+
+    @jax.jit
+    def everything(A_prev, dA):  # one compiled program per case
+        out = {}
+        for op, forward in (("max", pool.max_pool_forward), ("avg", pool.avg_pool_forward)):
+            A, cache = forward(A_prev, f, s)
+            out[op, "A"] = A
+            out[op, "grad"] = _grad_of(lambda x, forward=forward: forward(x, f, s), A_prev, dA)
+            for name in forward_names:
+                out[op, "forward", name] = pool.pool_forward_form(A_prev, f, s, op, name)[0]
+            for name in backward_names:
+                out[op, "backward", name] = pool.pool_backward_form(dA, cache, op, name)
+        return out
+
+    dA = jax.random.normal(jax.random.fold_in(key, 1), pool.max_pool_forward(A_prev, f, s)[0].shape,
+                           jnp.float64)  # fmt: skip
+    out = everything(A_prev, dA)
+    for op in ("max", "avg"):
+        for name in forward_names:
+            np.testing.assert_allclose(out[op, "forward", name], out[op, "A"], rtol=1e-14)
+        for name in backward_names:
+            got = out[op, "backward", name]
+            assert got.shape == A_prev.shape
+            assert gradcheck.relative_error(got, out[op, "grad"]) <= 1e-12, (op, name)

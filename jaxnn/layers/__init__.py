@@ -19,6 +19,7 @@ architectures from them. Images are ``(m, n_H, n_W, n_C)``; after ``flatten``, c
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 
 from jaxnn import activations, initializers
 from jaxnn.errors import ConfigError, ShapeError
+from jaxnn.layers import autotune
 from jaxnn.layers import conv as conv_ops
 from jaxnn.layers import dense as dense_ops
 from jaxnn.layers import pool as pool_ops
@@ -65,22 +67,25 @@ def _image(in_shape: tuple, kind: str) -> tuple[int, int, int]:
 
 
 BACKWARDS = {"fast": conv_ops.conv_backward, "explicit": conv_ops.conv_backward_explicit}
+FORMS = ("auto", *BACKWARDS)  # auto: each part's form measured per device and shape (autotune)
 
 
 def conv2d(
     n_C: int, f: int, stride: int = 1, padding: str | int = "valid", init: str = "glorot",
-    backward: str = "fast",
+    backward: str = "auto",
 ) -> Layer:  # fmt: skip
     """``Z = W ⋆ A_prev + b``: kernel ``W (f, f, n_C_prev, n_C)``, bias ``b (1, 1, 1, n_C)``
-    (``jaxnn.layers.conv``). ``backward``: "fast" (XLA convolutions) or "explicit" (the loop
-    over kernel offsets)."""
+    (``jaxnn.layers.conv``). ``backward``: "auto" (forward, dW and dA_prev each in the form
+    measured fastest on this device for this shape, ``jaxnn.layers.autotune``), "fast" (the
+    fixed choice of ``conv.conv_forward``/``conv.conv_backward``) or "explicit" (the loop over
+    kernel offsets)."""
     if n_C < 1:
         raise ConfigError(f"a convolution needs ≥ 1 output channel; got {n_C}")
     conv_ops.conv_geometry(f, f, stride, padding)  # checks f, stride, padding
     weight_init = initializers.get(init)
-    if backward not in BACKWARDS:
-        raise ConfigError(f"conv backward {backward!r}: choose one of {', '.join(BACKWARDS)}")
-    backward_fn = BACKWARDS[backward]
+    if backward not in FORMS:
+        raise ConfigError(f"conv backward {backward!r}: choose one of {', '.join(FORMS)}")
+    backward_fn = BACKWARDS.get(backward)
 
     def shape(in_shape):
         n_H, n_W, _ = _image(in_shape, "conv2d")
@@ -93,10 +98,23 @@ def conv2d(
         return {"W": W, "b": jnp.zeros((1, 1, 1, n_C), dtype)}
 
     def forward(params, A_prev):
-        return conv_ops.conv_forward(A_prev, params["W"], params["b"], stride, padding)
+        W = params["W"]
+        if backward_fn is not None:
+            return conv_ops.conv_forward(A_prev, W, params["b"], stride, padding)
+        form = autotune.conv_forms("forward", A_prev.shape, W.shape, stride, padding, W.dtype)
+        return conv_ops.conv_forward_form(A_prev, W, params["b"], stride, padding, form)
 
     def backward_(params, cache, dZ, need_dA_prev):
-        dA_prev, dW, db = backward_fn(dZ, cache, need_dA_prev)
+        if backward_fn is not None:
+            dA_prev, dW, db = backward_fn(dZ, cache, need_dA_prev)
+        else:
+            A_shape = (dZ.shape[0], *in_shape_of(cache))
+            dW_form, dP_form = (
+                autotune.conv_forms(part, A_shape, cache.W.shape, stride, padding, dZ.dtype)
+                if part == "dW" or need_dA_prev else "xla" for part in ("dW", "dP")
+            )  # fmt: skip
+            dA_prev, dW, db = conv_ops.conv_backward_forms(dZ, cache, need_dA_prev, dW_form,
+                                                           dP_form)  # fmt: skip
         return dA_prev, {"W": dW, "b": db}
 
     def macs(in_shape):
@@ -108,13 +126,26 @@ def conv2d(
                  backward_, macs)  # fmt: skip
 
 
-def _pool(kind: str, f: int, stride: int | None) -> Layer:
+def in_shape_of(cache: conv_ops.ConvCache) -> tuple[int, int, int]:
+    """A conv layer's per-example input shape, from its cache (the padded input)."""
+    (top, bottom), (left, right) = cache.pads
+    _, H, W, C = cache.P.shape
+    return H - top - bottom, W - left - right, C
+
+
+def _pool(kind: str, f: int, stride: int | None, backward: str = "auto") -> Layer:
     stride = f if stride is None else stride
     conv_ops.conv_geometry(f, f, stride, "valid")
+    if backward not in FORMS:
+        raise ConfigError(f"pool backward {backward!r}: choose one of {', '.join(FORMS)}")
+    op = kind.split("_")[0]
     forward_op, backward_op = {
         "max_pool": (pool_ops.max_pool_forward, pool_ops.max_pool_backward),
         "avg_pool": (pool_ops.avg_pool_forward, pool_ops.avg_pool_backward),
     }[kind]
+    if backward == "explicit":  # the f² strided slices, whatever the stride
+        backward_op = functools.partial(pool_ops.pool_backward_form, op=op, form="slices")
+    tuned = backward == "auto"
 
     def shape(in_shape):
         n_H, n_W, n_C = _image(in_shape, kind)
@@ -122,24 +153,34 @@ def _pool(kind: str, f: int, stride: int | None) -> Layer:
                 conv_ops.conv_geometry(n_W, f, stride, "valid").n_out, n_C)  # fmt: skip
 
     def forward(params, A_prev):
-        return forward_op(A_prev, f, stride)
+        if not tuned:
+            return forward_op(A_prev, f, stride)
+        form = autotune.pool_forms("forward", op, A_prev.shape, f, stride, A_prev.dtype)
+        return pool_ops.pool_forward_form(A_prev, f, stride, op, form)
 
     def backward(params, cache, dA, need_dA_prev):
-        return (backward_op(dA, cache) if need_dA_prev else None), {}
+        if not need_dA_prev:
+            return None, {}
+        if not tuned:
+            return backward_op(dA, cache), {}
+        A_prev = cache.A_prev
+        form = autotune.pool_forms("backward", op, A_prev.shape, f, stride, A_prev.dtype)
+        return pool_ops.pool_backward_form(dA, cache, op, form), {}
 
     name = "max pool" if kind == "max_pool" else "avg pool"
     return Layer(kind, f"{name} {f}×{f}/{stride}", shape, _no_params, forward, backward, _no_macs)
 
 
-def max_pool(f: int = 2, stride: int | None = None) -> Layer:
+def max_pool(f: int = 2, stride: int | None = None, backward: str = "auto") -> Layer:
     """Max pooling, window f×f, stride s (default f); ties go to the first maximum
-    (``jaxnn.layers.pool``)."""
-    return _pool("max_pool", f, stride)
+    (``jaxnn.layers.pool``). ``backward``: "auto" (forms measured per device and shape),
+    "fast" (the fixed choice of ``pool.max_pool_backward``) or "explicit" (f² slices)."""
+    return _pool("max_pool", f, stride, backward)
 
 
-def avg_pool(f: int = 2, stride: int | None = None) -> Layer:
-    """Average pooling, window f×f, stride s (default f)."""
-    return _pool("avg_pool", f, stride)
+def avg_pool(f: int = 2, stride: int | None = None, backward: str = "auto") -> Layer:
+    """Average pooling, window f×f, stride s (default f); ``backward`` as for ``max_pool``."""
+    return _pool("avg_pool", f, stride, backward)
 
 
 def flatten() -> Layer:

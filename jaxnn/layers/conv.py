@@ -96,8 +96,12 @@ class ConvCache(NamedTuple):
 
 
 def _pads(A_prev: Array, f: int, stride: int, padding) -> tuple[tuple[int, int], ...]:
-    rows = conv_geometry(A_prev.shape[1], f, stride, padding)
-    cols = conv_geometry(A_prev.shape[2], f, stride, padding)
+    return _pads_of(A_prev.shape, f, stride, padding)
+
+
+def _pads_of(shape, f: int, stride: int, padding) -> tuple[tuple[int, int], ...]:
+    rows = conv_geometry(shape[1], f, stride, padding)
+    cols = conv_geometry(shape[2], f, stride, padding)
     return (rows.pad_lo, rows.pad_hi), (cols.pad_lo, cols.pad_hi)
 
 
@@ -142,13 +146,8 @@ def conv_forward(
     ``conv_forward_explicit`` ran ~5× faster on this CPU (LeNet-5's conv1, 28×28×1 → 6:
     4.5 ms vs 26 ms, batch 200). Larger kernels (AlexNet's 11×11: 121 matmuls) would make
     the program slow to compile."""
-    _check(A_prev, W)
-    pads = _pads(A_prev, W.shape[0], stride, padding)
-    P = pad(A_prev, pads)
-    if W.shape[2] <= FEW_CHANNELS and W.shape[0] ** 2 <= MAX_OFFSETS:
-        return _offsets_forward(P, W, stride) + b, ConvCache(P, W, stride, pads)
-    Z = lax.conv_general_dilated(P, W, (stride, stride), "VALID", dimension_numbers=NHWC)
-    return Z + b, ConvCache(P, W, stride, pads)
+    form = heuristic_forms(A_prev.shape, W.shape)[0]
+    return conv_forward_form(A_prev, W, b, stride, padding, form)
 
 
 def _offsets_forward(P: Array, W: Array, stride: int) -> Array:
@@ -245,22 +244,139 @@ def conv_backward(
     the kernel rotated 180° and read with its channel axes swapped ('HWOI'). Its size is
     ``(n_H − 1)·s + f``; the unreached rows of P (if any) are padded back as zeros.
     """
-    P, W, stride, pads = cache
+    _, dW_form, dP_form = heuristic_forms(cache.P.shape, cache.W.shape)
+    return conv_backward_forms(dZ, cache, need_dA_prev, dW_form, dP_form)
+
+
+# ----------------------------------------------------------------------------- candidate forms
+# The same three formulas (Z, dW, dP) in several forms. Which one XLA runs fastest depends on
+# the machine and the shape (measured: conv1 dW of LeNet-5 per-offset 7.7 ms vs XLA 4.4 ms vs
+# im2col 3.8 ms on an AVX-512 VM, the reverse order on another), so ``conv2d(backward="auto")``
+# times them per shape and device (``jaxnn.layers.autotune``) and keeps the fastest. Every
+# form is checked equal to ``jax.grad`` in tests/test_layers_conv.py.
+
+
+def _cols(P: Array, f: int, stride: int, n_H: int, n_W: int) -> Array:
+    """im2col: the f² windows side by side, ``(m, n_H, n_W, f·f·n_C_prev)`` in (p, q, c) order —
+    the order of ``W.reshape(f·f·n_C_prev, n_C)``."""
+    return jnp.concatenate(
+        [_window(P, p, q, stride, n_H, n_W) for p in range(f) for q in range(f)], axis=-1
+    )
+
+
+def _out_size(P: Array, f: int, stride: int) -> tuple[int, int]:
+    return (P.shape[1] - f) // stride + 1, (P.shape[2] - f) // stride + 1
+
+
+def _xla_forward(P: Array, W: Array, stride: int) -> Array:
+    return lax.conv_general_dilated(P, W, (stride, stride), "VALID", dimension_numbers=NHWC)
+
+
+def _im2col_forward(P: Array, W: Array, stride: int) -> Array:
+    """``Z = cols(P) @ W.reshape(f·f·n_C_prev, n_C)``: one matmul over all offsets."""
+    f, _, n_C_prev, n_C = W.shape
+    n_H, n_W = _out_size(P, f, stride)
+    return _cols(P, f, stride, n_H, n_W) @ W.reshape(f * f * n_C_prev, n_C)
+
+
+def _dW_im2col(P: Array, dZ: Array, w_shape, stride: int) -> Array:
+    """``dW = cols(P)ᵀ dZ`` over all (example, position) rows: one matmul."""
+    f, _, n_C_prev, n_C = w_shape
+    cols = _cols(P, f, stride, dZ.shape[1], dZ.shape[2]).reshape(-1, f * f * n_C_prev)
+    return (cols.T @ dZ.reshape(-1, n_C)).reshape(w_shape)
+
+
+def _dW_im2col_channels_major(P: Array, dZ: Array, w_shape, stride: int) -> Array:
+    """The same product as ``_dW_im2col`` in channels-major order, ``dWᵀ = dZᵀ cols(P)``
+    ``(n_C, f·f·n_C_prev)``, then transposed: XLA may lay out the skinny product better."""
+    f, _, n_C_prev, n_C = w_shape
+    cols = _cols(P, f, stride, dZ.shape[1], dZ.shape[2]).reshape(-1, f * f * n_C_prev)
+    return (dZ.reshape(-1, n_C).T @ cols).T.reshape(w_shape)
+
+
+def _dW_xla(P: Array, dZ: Array, w_shape, stride: int) -> Array:
+    return _dW_as_convolution(P, dZ, w_shape[0], stride)
+
+
+def _dP_xla(dZ: Array, W: Array, p_shape, stride: int) -> Array:
+    """The full correlation of the stride-dilated dZ with the rotated kernel (see
+    ``conv_backward``)."""
     f = W.shape[0]
-    m, n_H, n_W, _ = dZ.shape
-    db = jnp.sum(dZ, axis=(0, 1, 2)).reshape(1, 1, 1, -1)
-    if f * f <= MAX_OFFSETS:
-        dW = _dW_offsets(P, dZ, W.shape, stride)
-    else:
-        dW = _dW_as_convolution(P, dZ, f, stride)
-    if not need_dA_prev:
-        return None, dW.astype(W.dtype), db
+    _, n_H, n_W, _ = dZ.shape
     reach_H, reach_W = (n_H - 1) * stride + f, (n_W - 1) * stride + f
-    dP = lax.conv_general_dilated(
+    return lax.conv_general_dilated(
         dZ, W[::-1, ::-1], window_strides=(1, 1),
-        padding=((f - 1, f - 1 + P.shape[1] - reach_H), (f - 1, f - 1 + P.shape[2] - reach_W)),
+        padding=((f - 1, f - 1 + p_shape[1] - reach_H), (f - 1, f - 1 + p_shape[2] - reach_W)),
         lhs_dilation=(stride, stride), dimension_numbers=("NHWC", "HWOI", "NHWC"),
     )  # fmt: skip
+
+
+def _place(block: Array, p: int, q: int, stride: int, p_shape) -> Array:
+    """``block`` (m, n_H, n_W, c) at rows h·s + p, columns w·s + q of a zero array of
+    ``p_shape``: the pad of the pad-and-add col2im (``lax.pad`` with interior s − 1)."""
+    _, n_H, n_W, _ = block.shape
+    zero = jnp.zeros((), block.dtype)
+    rows = (p, p_shape[1] - p - (n_H - 1) * stride - 1, stride - 1)
+    cols = (q, p_shape[2] - q - (n_W - 1) * stride - 1, stride - 1)
+    return lax.pad(block, zero, ((0, 0, 0), rows, cols, (0, 0, 0)))
+
+
+def _dP_col2im(dZ: Array, W: Array, p_shape, stride: int) -> Array:
+    """``dcols = dZ @ W.reshape(f·f·n_C_prev, n_C)ᵀ`` (one matmul), then col2im: each offset's
+    block padded into place and the f² blocks added."""
+    f, _, n_C_prev, n_C = W.shape
+    m, n_H, n_W, _ = dZ.shape
+    dcols = (dZ.reshape(-1, n_C) @ W.reshape(f * f * n_C_prev, n_C).T).reshape(
+        m, n_H, n_W, f * f, n_C_prev
+    )
+    blocks = [_place(dcols[:, :, :, p * f + q], p, q, stride, p_shape)
+              for p in range(f) for q in range(f)]  # fmt: skip
+    return sum(blocks[1:], blocks[0])
+
+
+def _dP_offsets(dZ: Array, W: Array, p_shape, stride: int) -> Array:
+    """One matmul per offset, ``dZ @ W[p, q]ᵀ``, each padded into place and added."""
+    f = W.shape[0]
+    blocks = [_place(dZ @ W[p, q].T, p, q, stride, p_shape) for p in range(f) for q in range(f)]
+    return sum(blocks[1:], blocks[0])
+
+
+FORWARD_FORMS = {"xla": _xla_forward, "offsets": _offsets_forward, "im2col": _im2col_forward}
+DW_FORMS = {"xla": _dW_xla, "offsets": _dW_offsets, "im2col": _dW_im2col,
+            "im2col_cm": _dW_im2col_channels_major}  # fmt: skip
+DP_FORMS = {"xla": _dP_xla, "col2im": _dP_col2im, "offsets": _dP_offsets}
+
+
+def heuristic_forms(A_shape, W_shape) -> tuple[str, str, str]:
+    """The forms ``conv_forward``/``conv_backward`` use without measuring (backward="fast"):
+    (forward, dW, dP)."""
+    f, _, n_C_prev, _ = W_shape
+    few_offsets = f * f <= MAX_OFFSETS
+    forward = "offsets" if n_C_prev <= FEW_CHANNELS and few_offsets else "xla"
+    return forward, ("offsets" if few_offsets else "xla"), "xla"
+
+
+def conv_forward_form(
+    A_prev: Array, W: Array, b: Array, stride: int, padding: str | int, form: str
+) -> tuple[Array, ConvCache]:
+    """``conv_forward`` computed in the named form of ``FORWARD_FORMS``."""
+    _check(A_prev, W)
+    pads = _pads(A_prev, W.shape[0], stride, padding)
+    P = pad(A_prev, pads)
+    return FORWARD_FORMS[form](P, W, stride) + b, ConvCache(P, W, stride, pads)
+
+
+def conv_backward_forms(
+    dZ: Array, cache: ConvCache, need_dA_prev: bool, dW_form: str, dP_form: str
+) -> tuple[Array | None, Array, Array]:
+    """``conv_backward`` with dW and dP computed in the named forms (``DW_FORMS``,
+    ``DP_FORMS``)."""
+    P, W, stride, pads = cache
+    db = jnp.sum(dZ, axis=(0, 1, 2)).reshape(1, 1, 1, -1)
+    dW = DW_FORMS[dW_form](P, dZ, W.shape, stride).astype(W.dtype)
+    if not need_dA_prev:
+        return None, dW, db
+    dP = DP_FORMS[dP_form](dZ, W, P.shape, stride)
     n_H_prev = P.shape[1] - sum(pads[0])
     n_W_prev = P.shape[2] - sum(pads[1])
-    return _crop(dP, pads, (m, n_H_prev, n_W_prev)), dW.astype(W.dtype), db
+    return _crop(dP, pads, (dZ.shape[0], n_H_prev, n_W_prev)), dW, db

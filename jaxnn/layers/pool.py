@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxnn.errors import ShapeError
-from jaxnn.layers.conv import conv_geometry
+from jaxnn.layers.conv import _place, conv_geometry
 
 Array = jax.Array
 
@@ -75,19 +75,9 @@ def max_pool_backward(dA: Array, cache: PoolCache) -> Array:
     if it equals the window's max and no earlier offset has taken it. Non-overlapping windows
     (s = f, LeNet-5's and VGG-16's pools) take the same rule in one elementwise pass over a
     reshaped view (``_max_pool_backward_tiled``, 2–3× faster here than the f² slice updates)."""
-    A_prev, A, f, stride = cache
-    if stride == f:
+    if cache.stride == cache.f:
         return _max_pool_backward_tiled(dA, cache)
-    n_H, n_W = A.shape[1], A.shape[2]
-    dA_prev = jnp.zeros_like(A_prev)
-    taken = jnp.zeros(A.shape, bool)
-    for p in range(f):
-        for q in range(f):
-            window = _slice(p, q, stride, n_H, n_W)
-            first = (A_prev[window] == A) & ~taken
-            taken = taken | first
-            dA_prev = dA_prev.at[window].add(jnp.where(first, dA, 0))
-    return dA_prev
+    return _max_backward_slices(dA, cache)
 
 
 def _max_pool_backward_tiled(dA: Array, cache: PoolCache) -> Array:
@@ -125,3 +115,105 @@ def avg_pool_backward(dA: Array, cache: PoolCache) -> Array:
         for q in range(f):
             dA_prev = dA_prev.at[_slice(p, q, stride, n_H, n_W)].add(share)
     return dA_prev
+
+
+# ----------------------------------------------------------------------------- candidate forms
+# Forward and backward of each pool in several forms, chosen per shape and device by
+# measurement (``jaxnn.layers.autotune``; max_pool(backward="auto")). All are checked equal to
+# ``jax.grad`` of the reduce_window forward in tests/test_layers_pool.py, ties included.
+
+
+def _reduce(A_prev: Array, f: int, stride: int, op: str) -> Array:
+    if op == "max":
+        return lax.reduce_window(A_prev, -jnp.inf, lax.max, (1, f, f, 1), (1, stride, stride, 1),
+                                 "VALID")  # fmt: skip
+    total = lax.reduce_window(A_prev, 0.0, lax.add, (1, f, f, 1), (1, stride, stride, 1), "VALID")
+    return total / (f * f)
+
+
+def _reduce_tiles(A_prev: Array, f: int, stride: int, op: str) -> Array:
+    """s = f only: the tiles of a reshaped view ``(m, n_H, f, n_W, f, n_C)`` reduced over their
+    two window axes."""
+    m, H, W_, n_C = A_prev.shape
+    n_H, n_W = (H - f) // f + 1, (W_ - f) // f + 1
+    tiles = A_prev[:, : n_H * f, : n_W * f].reshape(m, n_H, f, n_W, f, n_C)
+    return tiles.max(axis=(2, 4)) if op == "max" else tiles.mean(axis=(2, 4))
+
+
+def _max_backward_pad_add(dA: Array, cache: PoolCache) -> Array:
+    """The row-major first-maximum rule of ``max_pool_backward``, each offset's share padded
+    into place (``lax.pad``, interior s − 1) and the f² shares added — no scatter."""
+    A_prev, A, f, stride = cache
+    n_H, n_W = A.shape[1], A.shape[2]
+    taken = jnp.zeros(A.shape, bool)
+    shares = []
+    for p in range(f):
+        for q in range(f):
+            first = (A_prev[_slice(p, q, stride, n_H, n_W)] == A) & ~taken
+            taken = taken | first
+            shares.append(_place(jnp.where(first, dA, 0).astype(A_prev.dtype), p, q, stride,
+                                 A_prev.shape))  # fmt: skip
+    return sum(shares[1:], shares[0])
+
+
+def _max_backward_slices(dA: Array, cache: PoolCache) -> Array:
+    """``max_pool_backward``'s f² strided slice updates, whatever the stride."""
+    A_prev, A, f, stride = cache
+    n_H, n_W = A.shape[1], A.shape[2]
+    dA_prev = jnp.zeros_like(A_prev)
+    taken = jnp.zeros(A.shape, bool)
+    for p in range(f):
+        for q in range(f):
+            window = _slice(p, q, stride, n_H, n_W)
+            first = (A_prev[window] == A) & ~taken
+            taken = taken | first
+            dA_prev = dA_prev.at[window].add(jnp.where(first, dA, 0))
+    return dA_prev
+
+
+def _avg_backward_pad_add(dA: Array, cache: PoolCache) -> Array:
+    """Every offset's ``dA / f²`` padded into place and the f² shares added."""
+    A_prev, _, f, stride = cache
+    share = (dA / (f * f)).astype(A_prev.dtype)
+    shares = [_place(share, p, q, stride, A_prev.shape) for p in range(f) for q in range(f)]
+    return sum(shares[1:], shares[0])
+
+
+def _avg_backward_tiled(dA: Array, cache: PoolCache) -> Array:
+    """s = f only: ``dA / f²`` broadcast over each tile of the reshaped view."""
+    A_prev, A, f, _ = cache
+    m, n_H, n_W, n_C = A.shape
+    share = jnp.broadcast_to((dA / (f * f))[:, :, None, :, None, :], (m, n_H, f, n_W, f, n_C))
+    rest = ((0, 0), (0, A_prev.shape[1] - n_H * f), (0, A_prev.shape[2] - n_W * f), (0, 0))
+    return jnp.pad(share.reshape(m, n_H * f, n_W * f, n_C), rest).astype(A_prev.dtype)
+
+
+FORWARD_FORMS = {"reduce_window": _reduce, "tiles": _reduce_tiles}
+BACKWARD_FORMS = {
+    "max": {"tiled": _max_pool_backward_tiled, "slices": _max_backward_slices,
+            "pad_add": _max_backward_pad_add},
+    "avg": {"tiled": _avg_backward_tiled, "slices": avg_pool_backward,
+            "pad_add": _avg_backward_pad_add},
+}  # fmt: skip
+
+
+def candidate_forms(f: int, stride: int) -> tuple[list[str], list[str]]:
+    """The (forward, backward) forms that apply: the tiled ones need s = f."""
+    tiled = stride == f
+    forward = ["reduce_window", "tiles"] if tiled else ["reduce_window"]
+    backward = ["tiled", "slices", "pad_add"] if tiled else ["slices", "pad_add"]
+    return forward, backward
+
+
+def pool_forward_form(
+    A_prev: Array, f: int, stride: int, op: str, form: str
+) -> tuple[Array, PoolCache]:
+    """``max_pool_forward`` (op "max") or ``avg_pool_forward`` (op "avg") in the named form."""
+    _sizes(A_prev, f, stride)
+    A = FORWARD_FORMS[form](A_prev, f, stride, op)
+    return A, PoolCache(A_prev, A, f, stride)
+
+
+def pool_backward_form(dA: Array, cache: PoolCache, op: str, form: str) -> Array:
+    """The backward of op "max"/"avg" in the named form of ``BACKWARD_FORMS[op]``."""
+    return BACKWARD_FORMS[op][form](dA, cache)

@@ -182,7 +182,7 @@ def build(name: str, input_shape, num_classes: int, **options) -> Model:
 
     options: ``output`` (softmax | sigmoid), ``hidden`` (the activation), ``init`` (weight
     scheme); MLP: ``layers`` (the full layer_dims); CNNs: ``width`` (channel and hidden-unit
-    multiplier), ``conv_backward`` (fast | explicit); other families: their builder's
+    multiplier), ``conv_backward`` (auto | fast | explicit); other families: their builder's
     keyword arguments (``jaxnn models`` lists them). An option the model does not take is a
     ``ConfigError`` naming the ones it does."""
     builders = _builders()

@@ -150,7 +150,7 @@ class _Builder:
         self.net.append((f"{name}_{self.hidden}", layers.activation(self.hidden)))
 
     def pool(self, f: int = 2, stride: int | None = None):
-        self._add("pool", layers.max_pool(f, stride))
+        self._add("pool", layers.max_pool(f, stride, self.conv_backward))
 
     def dense(self, n: int, last: bool = False):
         if "flatten" not in dict(self.net):
@@ -175,7 +175,7 @@ def _builder(name, input_shape, hidden, init, conv_backward, width):
 
 def lenet5(input_shape=DEFAULT_INPUT["lenet5"], num_classes: int = 10, hidden: str = "relu",
            output: str = "softmax", init: str = "glorot", width: float = 1.0,
-           conv_backward: str = "fast") -> Model:  # fmt: skip
+           conv_backward: str = "auto") -> Model:  # fmt: skip
     """The modern LeNet-5 (see the module docstring); 61,706 parameters at 28×28×1, C = 10."""
     b = _builder("lenet5", input_shape, hidden, init, conv_backward, width)
     b.conv(6, 5, padding="same")
@@ -189,7 +189,7 @@ def lenet5(input_shape=DEFAULT_INPUT["lenet5"], num_classes: int = 10, hidden: s
 
 def alexnet(input_shape=DEFAULT_INPUT["alexnet"], num_classes: int = 1000, hidden: str = "relu",
             output: str = "softmax", init: str = "glorot", width: float = 1.0,
-            conv_backward: str = "fast") -> Model:  # fmt: skip
+            conv_backward: str = "auto") -> Model:  # fmt: skip
     """torchvision's AlexNet without dropout; 61,100,840 parameters at 224×224×3, C = 1000."""
     b = _builder("alexnet", input_shape, hidden, init, conv_backward, width)
     b.conv(64, 11, stride=4, padding=2)
@@ -210,7 +210,7 @@ VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 
 def vgg16(input_shape=DEFAULT_INPUT["vgg16"], num_classes: int = 1000, hidden: str = "relu",
           output: str = "softmax", init: str = "glorot", width: float = 1.0,
-          conv_backward: str = "fast") -> Model:  # fmt: skip
+          conv_backward: str = "auto") -> Model:  # fmt: skip
     """VGG-16 (configuration D) without dropout; 138,357,544 parameters at 224×224×3."""
     b = _builder("vgg16", input_shape, hidden, init, conv_backward, width)
     for block in VGG16_BLOCKS:
