@@ -134,20 +134,26 @@ def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
 
 
 def _builders() -> dict[str, Callable[..., Model]]:
-    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, vae
+    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, resnet, vae
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
             "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm,
-            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan}  # fmt: skip
+            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan,
+            **resnet.BUILDERS}  # fmt: skip
 
 
-MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan")
-IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
+# the CIFAR ResNets of He et al. 2016 §4.2 and their plain twins (jaxnn.models.resnet)
+RESNETS = tuple(f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110))
+
+
+MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan",
+          *RESNETS)  # fmt: skip
+IMAGE_MODELS = ("lenet5", "alexnet", "vgg16", *RESNETS)
 # what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
 # "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
            "rnn": "sequences", "lstm": "sequences", "autoencoder": "columns",
-           "vae": "columns", "gan": "columns"}  # fmt: skip
+           "vae": "columns", "gan": "columns", **dict.fromkeys(RESNETS, "images")}  # fmt: skip
 
 
 def build(name: str, input_shape, num_classes: int, **options) -> Model:

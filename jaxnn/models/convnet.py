@@ -34,12 +34,13 @@ import numpy as np
 from jaxnn import activations, layers, losses, validate
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.layers import sequential
-from jaxnn.models import Model
+from jaxnn.models import Model, stateful
 from jaxnn.models.mlp import cost_from_logits
 
 Array = jax.Array
 
 DEFAULT_INPUT = {"lenet5": (28, 28, 1), "alexnet": (224, 224, 3), "vgg16": (224, 224, 3)}
+DEFAULT_CLASSES = {"lenet5": 10, "alexnet": 1000, "vgg16": 1000}  # others (ResNets): 10
 
 
 def _as_float(params: dict, X: Array) -> Array:
@@ -120,9 +121,18 @@ def from_layers(
         return jax.value_and_grad(cost)(params, X, Y, l2)
 
     describe = f"{name} {'×'.join(map(str, input_shape))} -> {n_out}"
-    return Model(name, describe, tuple(input_shape), 0, n_out, output, init, forward, cost,
-                 cost_and_grads, autodiff_cost_and_grads,
-                 lambda: sequential.summary(net, input_shape), net)  # fmt: skip
+    model = Model(name, describe, tuple(input_shape), 0, n_out, output, init, forward, cost,
+                  cost_and_grads, autodiff_cost_and_grads,
+                  lambda: sequential.summary(net, input_shape), net)  # fmt: skip
+    if not sequential.has_state(net):
+        return model
+
+    def logits_state(params, state, X, train):
+        X = _as_float(params, X)
+        check(params, X)
+        return sequential.forward_state(net, params, state, X, train)
+
+    return stateful.with_state(model, net, logits_state, cost_from_logits, _weights)
 
 
 class _Builder:
