@@ -314,3 +314,6 @@ def check_model(
         X, Y = random_problem(key_data, layer_dims, output, m, dtype)
         _, hand = mlp.cost_and_grads(params, X, Y, hidden, output, l2)
         return check(lambda p: mlp.cost(p, X, Y, hidden, output, l2), params, hand)
+
+
+from jaxnn.layer_check import check_layer  # noqa: E402, F401  (one layer alone: jaxnn.layer_check)
