@@ -87,8 +87,19 @@ def test_evaluation_uses_running_statistics():
     assert set(models.metrics(net, v, X, Y)) == {"cost", "accuracy"}
 
 
-def test_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path, digits16):
-    small = dict(dataset=digits16, model="resnet20", width=0.125, batch_size=256, lr=0.1,
+@pytest.fixture
+def resnet8(monkeypatch):
+    """``resnet8`` (n = 1: 7 convs) registered for the test: the training path's cheapest
+    stateful network."""
+    monkeypatch.setitem(resnet.BUILDERS, "resnet8", resnet._named(8, True))
+    monkeypatch.setitem(models.LAYOUTS, "resnet8", "images")
+    monkeypatch.setattr(models, "MODELS", (*models.MODELS, "resnet8"))
+    monkeypatch.setattr(models, "IMAGE_MODELS", (*models.IMAGE_MODELS, "resnet8"))
+    return "resnet8"
+
+
+def test_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path, digits16, resnet8):
+    small = dict(dataset=digits16, model=resnet8, width=0.125, batch_size=256, lr=0.1,
                  seed=1, eval_every=0, checkpoint_secs=0)  # fmt: skip
     train_and_evaluate(TrainConfig(**small, epochs=2), str(tmp_path / "full"), progress=False)
     train_and_evaluate(TrainConfig(**small, epochs=1), str(tmp_path / "part"), progress=False)
@@ -101,3 +112,16 @@ def test_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path, digits16):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert not np.allclose(a["state"]["bn1"]["var"], 1.0)  # the running stats were trained
+
+
+def test_l2_reaches_the_convs_inside_the_blocks():
+    net = _small()
+    v = net.init(jax.random.PRNGKey(0))
+    X, Y = models.example(net, jax.random.PRNGKey(1), 3)
+    kernels = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(v["params"])[0]
+               if path[-1].key == "W"]  # fmt: skip
+    assert len(kernels) == 8  # conv1, two convs in each of the 3 blocks, the dense layer
+    penalty = sum(float(jnp.sum(W**2)) for W in kernels)
+    assert float(net.cost(v, X, Y, 0.1) - net.cost(v, X, Y, 0.0)) == pytest.approx(
+        0.1 * penalty, rel=1e-4
+    )

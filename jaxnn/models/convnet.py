@@ -50,8 +50,14 @@ def _as_float(params: dict, X: Array) -> Array:
     return X
 
 
+def _is_weight(path) -> bool:
+    """A conv kernel or dense matrix: a leaf named W, at any depth (inside residual blocks)."""
+    return getattr(path[-1], "key", None) == "W"
+
+
 def _weights(params: dict) -> list[Array]:
-    return [p["W"] for p in params.values() if "W" in p]
+    return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+            if _is_weight(path)]  # fmt: skip
 
 
 def from_layers(
@@ -113,8 +119,9 @@ def from_layers(
         dZ_L = (g_output(Z_L) - Y) / Y.shape[1]  # softmax+CE and sigmoid+BCE collapse to this
         grads = sequential.backward(net, params, caches, dZ_L)
         if not losses.l2_is_zero(l2):
-            grads = {k: ({**g, "W": g["W"] + 2 * l2 * params[k]["W"]} if "W" in g else g)
-                     for k, g in grads.items()}  # fmt: skip
+            grads = jax.tree_util.tree_map_with_path(
+                lambda path, g, W: g + 2 * l2 * W if _is_weight(path) else g, grads, params
+            )
         return J, grads
 
     def autodiff_cost_and_grads(params, X, Y, l2=0.0):
