@@ -18,6 +18,7 @@ from jaxnn.models import convnet
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    dataset: str = "fashion_mnist"
     depth: int = 10
     units: int = 100
     hidden: str = "sigmoid"
@@ -30,7 +31,7 @@ class Config:
     seed: int = 0
 
 
-def mlp(config: Config, batch_norm: bool) -> models.Model:
+def mlp(config: Config, batch_norm: bool, input_shape=(28, 28, 1)) -> models.Model:
     net = [("flatten", layers.flatten())]
     for i in range(1, config.depth + 1):
         net.append((f"fc{i}", layers.dense(config.units)))
@@ -39,19 +40,19 @@ def mlp(config: Config, batch_norm: bool) -> models.Model:
         net.append((f"fc{i}_{config.hidden}", layers.activation(config.hidden)))
     net.append(("out", layers.dense(10)))
     return convnet.from_layers(f"mlp{config.depth}{'_bn' if batch_norm else ''}", tuple(net),
-                               (28, 28, 1))  # fmt: skip
+                               input_shape)  # fmt: skip
 
 
 def main(config: Config, out_dir: str) -> dict:
-    d = data.load("fashion_mnist")
-    X = data.in_layout(d.X_train[:, : config.m_train], (28, 28, 1), 0)
+    d = data.load(config.dataset)
+    X = data.in_layout(d.X_train[:, : config.m_train], d.image_shape, 0)
     Y = data.one_hot(d.labels_train[: config.m_train], 10)
-    X_test = data.in_layout(d.X_test[:, : config.m_test], (28, 28, 1), 0)
+    X_test = data.in_layout(d.X_test[:, : config.m_test], d.image_shape, 0)
     Y_test = data.one_hot(d.labels_test[: config.m_test], 10)
     fig, ax = experiment.figure()
     metrics = {}
     for batch_norm in (False, True):
-        model = mlp(config, batch_norm)
+        model = mlp(config, batch_norm, d.image_shape)
         runs = {}
         for lr in sorted({config.lr, *config.lrs}):
             init_opt_state, step = train.model_step(model, "hand", optax.sgd(lr))

@@ -15,11 +15,12 @@ import optax
 
 from jaxnn import experiment, models, train
 from jaxnn.models import resnet
-from jaxnn.models.resnet_experiments import fashion_mnist_32
+from jaxnn.models.resnet_experiments import padded_32
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    dataset: str = "fashion_mnist"
     depths: tuple[int, ...] = (20, 56)
     width: float = 0.25
     m_train: int = 6000
@@ -31,14 +32,14 @@ class Config:
 
 
 def main(config: Config, out_dir: str) -> dict:
-    X, Y, X_test, Y_test = fashion_mnist_32(config.m_train, config.m_eval)
+    X, Y, X_test, Y_test = padded_32(config.dataset, config.m_train, config.m_eval)
     X_rows, Y_rows = train.device_rows(X, Y, 0)
     fig, ax = experiment.figure()
     metrics = {}
     for depth in config.depths:
         for kind, style in (("plain", "--"), ("resnet", "-")):
             name = f"{kind}{depth}"
-            model = resnet.resnet((32, 32, 1), 10, depth, kind == "resnet",
+            model = resnet.resnet(X.shape[1:], Y.shape[0], depth, kind == "resnet",
                                          width=config.width)  # fmt: skip
             variables = model.init(jax.random.PRNGKey(config.seed))
             init_opt_state, step = model.make_step("hand", optax.sgd(config.lr, 0.9))

@@ -9,12 +9,14 @@ import dataclasses
 
 import jax
 
-from jaxnn import experiment, models
-from jaxnn.models.resnet_experiments import fashion_mnist_32, weight_gradient_norms
+from jaxnn import experiment
+from jaxnn.models import resnet
+from jaxnn.models.resnet_experiments import padded_32, weight_gradient_norms
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    dataset: str = "fashion_mnist"
     depths: tuple[int, ...] = (20, 56)
     width: float = 1.0
     batch_size: int = 128
@@ -22,13 +24,14 @@ class Config:
 
 
 def main(config: Config, out_dir: str) -> dict:
-    X, Y, _, _ = fashion_mnist_32(config.batch_size, 1)
+    X, Y, _, _ = padded_32(config.dataset, config.batch_size, 1)
     fig, ax = experiment.figure()
     metrics = {}
     for depth in config.depths:
         for kind, style in (("plain", "--"), ("resnet", "-")):
             name = f"{kind}{depth}"
-            model = models.build(name, (32, 32, 1), 10, width=config.width)
+            model = resnet.resnet(X.shape[1:], Y.shape[0], depth, kind == "resnet",
+                                  width=config.width)  # fmt: skip
             variables = model.init(jax.random.PRNGKey(config.seed))
             norms = weight_gradient_norms(model, variables, X, Y)
             metrics[name] = {path: norm for path, norm in norms}

@@ -20,6 +20,9 @@ optimizer) adds two functions; ``forward``/``backward`` are then its training mo
                                   train=False: evaluation mode (cache None, state unchanged)
 
 ``need_dA_prev=False`` (the first layer) skips the input gradient nobody uses.
+The factories ``batch_norm``, ``layer_norm`` and ``dense`` share their names with the modules
+of their formulas; import those functions by their full path
+(``from jaxnn.layers.batch_norm import batch_norm_forward``).
 ``jaxnn.layers.sequential`` composes layers into a network; ``jaxnn.models`` builds the
 architectures from them. Images are ``(m, n_H, n_W, n_C)``; after ``flatten``, columns
 ``(n, m)`` as in the notes.

@@ -1,5 +1,5 @@
 """Helpers of the ResNet experiments (experiments/resnet_*.py), here so that they are tested:
-Fashion-MNIST padded to 32×32 as in He et al.'s CIFAR inputs, and per-layer gradient norms."""
+images padded to 32×32 as He et al.'s CIFAR inputs, and per-layer gradient norms."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ import numpy as np
 from jaxnn import data
 
 
-def fashion_mnist_32(m_train: int | None = None, m_test: int | None = None, data_dir=None):
-    """``(X_train, Y_train, X_test, Y_test)``: images ``(m, 32, 32, 1)`` (28×28 with 2 zero
-    pixels on every side), one-hot ``Y (10, m)``; the first ``m_train``/``m_test`` examples."""
-    d = data.load("fashion_mnist", data_dir=data_dir)
+def padded_32(dataset: str = "fashion_mnist", m_train: int | None = None,
+              m_test: int | None = None, data_dir=None):  # fmt: skip
+    """``(X_train, Y_train, X_test, Y_test)``: images ``(m, 32, 32, n_C)`` (Fashion-MNIST's
+    28×28 with 2 zero pixels on every side, as He et al.'s CIFAR inputs; any smaller square
+    images centred likewise), one-hot ``Y (10, m)``; the first ``m_train``/``m_test``."""
+    d = data.load(dataset, data_dir=data_dir)
+    n_H, _, _ = d.image_shape
+    before, after = (32 - n_H) // 2, (32 - n_H + 1) // 2
 
     def images(X, m):
-        X = data.in_layout(X[:, :m], (28, 28, 1), example_axis=0)
-        return np.pad(X, ((0, 0), (2, 2), (2, 2), (0, 0)))
+        X = data.in_layout(X[:, :m], d.image_shape, example_axis=0)
+        return np.pad(X, ((0, 0), (before, after), (before, after), (0, 0)))
 
-    return (images(d.X_train, m_train), data.one_hot(d.labels_train[:m_train], 10),
-            images(d.X_test, m_test), data.one_hot(d.labels_test[:m_test], 10))  # fmt: skip
+    C = d.num_classes
+    return (images(d.X_train, m_train), data.one_hot(d.labels_train[:m_train], C),
+            images(d.X_test, m_test), data.one_hot(d.labels_test[:m_test], C))  # fmt: skip
 
 
 def weight_gradient_norms(model, variables, X, Y) -> list[tuple[str, float]]:
