@@ -36,6 +36,10 @@ def _block(kind, n_C_prev):
 @given(kind=st.sampled_from(["identity", "pad", "projection"]), size=st.integers(3, 5),
        n_C=st.integers(1, 2), m=st.integers(1, 2))  # fmt: skip
 def test_residual_blocks_three_ways(kind, size, n_C, m):
+    """A projection from one channel is left out: conv 1×1 of one channel then batch norm is
+    invariant to the kernel's one entry per output channel, so ∂J/∂W is O(ε) — rounding
+    noise that no relative error can compare (found by this test at n_C = 1)."""
+    n_C = max(n_C, 2) if kind == "projection" else n_C
     report = gradcheck.check_layer(_block(kind, n_C), (size, size, n_C), m=m, max_per_leaf=6)
     assert report.ok, report.format()
 
