@@ -438,8 +438,8 @@ def cmd_summary(args) -> int:
             f"summary covers the layer-built models: {', '.join(models.IMAGE_MODELS)} (the "
             "MLP's sizes are its --layers)"
         )
-    shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT[args.model]
-    classes = args.classes or (10 if args.model == "lenet5" else 1000)
+    shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT.get(args.model, (32, 32, 3))
+    classes = args.classes or convnet.DEFAULT_CLASSES.get(args.model, 10)
     model = models.build(args.model, shape, classes, width=args.width)
     print(format_summary(model))
     return 0

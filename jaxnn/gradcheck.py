@@ -201,6 +201,8 @@ def random_problem(key: Array, layer_dims, output: str, m: int, dtype=jnp.float3
 # the sizes ``jaxnn gradcheck --model NAME`` checks at by default: (input_shape, width)
 GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16),
                    "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
+GRADCHECK_SIZES.update({f"{kind}{depth}": ((8, 8, 3), 1 / 4) for kind in ("resnet", "plain")
+                        for depth in (20, 32, 44, 56, 110)})  # fmt: skip
 # the other families: (input_shape, num_outputs, options) ``jaxnn gradcheck --model NAME``
 # builds by default (``--option`` overrides options)
 GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
@@ -314,3 +316,6 @@ def check_model(
         X, Y = random_problem(key_data, layer_dims, output, m, dtype)
         _, hand = mlp.cost_and_grads(params, X, Y, hidden, output, l2)
         return check(lambda p: mlp.cost(p, X, Y, hidden, output, l2), params, hand)
+
+
+from jaxnn.layer_check import check_layer  # noqa: E402, F401  (one layer alone: jaxnn.layer_check)

@@ -26,7 +26,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import mlp
 from jaxnn.errors import ConfigError
 
 Array = jax.Array
@@ -41,14 +40,22 @@ def make_cost_and_grads(
     model=None,
 ) -> CostAndGrads:  # fmt: skip
     """``(params, X, Y) -> (J, grads)`` with the hand-derived backward or ``jax.grad``: of
-    ``model`` (a ``jaxnn.models.Model``), or of the MLP with ``hidden``/``output``."""
+    ``model`` (a ``jaxnn.models.Model``; by default the MLP with ``hidden``/``output``)."""
     if grads not in GRADIENTS:
         raise ConfigError(f"unknown gradient method {grads!r}; choose one of: hand, autodiff")
+    model = _model_or_mlp(model, hidden, output)
+    fn = model.cost_and_grads if grads == "hand" else model.autodiff_cost_and_grads
+    return functools.partial(fn, l2=l2)
+
+
+def _model_or_mlp(model, hidden: str, output: str):
+    """``model``, or the MLP with ``hidden``/``output`` as a Model: one model among the others
+    (its functions take params of any layer sizes; the sizes here only shape its ``init``)."""
     if model is not None:
-        fn = model.cost_and_grads if grads == "hand" else model.autodiff_cost_and_grads
-        return functools.partial(fn, l2=l2)
-    fn = mlp.cost_and_grads if grads == "hand" else mlp.autodiff_cost_and_grads
-    return functools.partial(fn, hidden=hidden, output=output, l2=l2)
+        return model
+    from jaxnn.models import mlp as mlp_module
+
+    return mlp_module.model((1,), 1, hidden=hidden, output=output)
 
 
 def make_optimizer(
@@ -269,20 +276,18 @@ def make_evaluate(
     model=None,
 ):  # fmt: skip
     """A jitted ``evaluate(params, X, Y) -> (cost, accuracy)`` on a whole split
-    (``rows=True``: X and Y as from ``device_rows``) for ``model``, or the MLP with
-    ``hidden``/``output``."""
+    (``rows=True``: X and Y as from ``device_rows``) for ``model`` (by default the MLP with
+    ``hidden``/``output``), from its metrics (a model with state: the running statistics)."""
     from jaxnn import models
+
+    model = _model_or_mlp(model, hidden, output)
 
     @jax.jit
     def evaluate(params, X, Y):
-        if model is None:
-            if rows:
-                X, Y = X.T, Y.T  # folded into the first matmul by XLA
-            J = mlp.cost(params, X, Y, hidden, output, l2)
-            return J, mlp.accuracy(params, X, Y, hidden, output)
-        if rows:
+        if rows:  # the transposes are folded into the first matmul by XLA
             X, Y = to_layout(X, model.example_axis), Y.T
-        return model.cost(params, X, Y, l2), models.accuracy(model, params, X, Y)
+        metrics = models.metrics(model, params, X, Y, l2)
+        return metrics["cost"], metrics["accuracy"]
 
     return evaluate
 

@@ -64,6 +64,21 @@ TINY = {
     "gan": dict(
         dataset="digits", epochs=1, probe_steps=2, noise=2, generator=(8,), discriminator=(8,)
     ),  # fmt: skip
+    "batch_norm_mlp": dict(
+        dataset="digits",
+        depth=2,
+        units=8,
+        m_train=200,
+        m_test=50,
+        epochs=1,
+        batch_size=50,
+        lr=0.5,
+        lrs=(0.5,),
+    ),  # fmt: skip
+    "resnet_gradients": dict(dataset="digits", depths=(8,), width=0.125, batch_size=4),
+    "resnet_degradation": dict(
+        dataset="digits", depths=(8,), width=0.125, m_train=128, m_eval=32, epochs=1, batch_size=64
+    ),  # fmt: skip
 }
 
 

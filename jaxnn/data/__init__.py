@@ -429,6 +429,12 @@ def _tfds_loader(name: str):
     return load
 
 
+def _load_cifar10(**kwargs) -> Dataset:
+    from jaxnn.datasets import cifar10  # imports this module: loaded when asked for
+
+    return cifar10.load(**kwargs)
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec(
         "8x8 handwritten digits, 1438 train / 359 test, 64 features, 10 classes",
@@ -464,6 +470,11 @@ DATASETS: dict[str, DatasetSpec] = {
     "moons": DatasetSpec(
         "two moons, 800 / 200, 2 features, 2 classes", "synthetic (seed 0)",
         _synthetic_loader("moons", synthetic.moons), Shapes(800, 200, 2, 2),
+    ),
+    "cifar10": DatasetSpec(
+        "CIFAR-10 images 32x32x3, 50000 / 10000, 3072 features, 10 classes",
+        "--manual-dir holding cifar-10-python.tar.gz (MD5-checked; never downloaded)",
+        _load_cifar10, Shapes(50000, 10000, 3072, 10, (32, 32, 3)),
     ),
 }  # fmt: skip
 

@@ -11,7 +11,18 @@ module, as plain functions:
     backward(params, cache, dA, need_dA_prev) -> (dA_prev, dparams)
     macs(in_shape) -> multiply-adds per example          (conv and dense; 0 elsewhere)
 
+A layer with *state* (batch norm's running statistics: not learned, not updated by the
+optimizer) adds two functions; ``forward``/``backward`` are then its training mode:
+
+    init_state(in_shape, dtype) -> state
+    forward_state(params, state, A_prev, train) -> (A, cache, new_state)
+                                  train=True: as forward, and the updated state;
+                                  train=False: evaluation mode (cache None, state unchanged)
+
 ``need_dA_prev=False`` (the first layer) skips the input gradient nobody uses.
+The factories ``batch_norm``, ``layer_norm`` and ``dense`` share their names with the modules
+of their formulas; import those functions by their full path
+(``from jaxnn.layers.batch_norm import batch_norm_forward``).
 ``jaxnn.layers.sequential`` composes layers into a network; ``jaxnn.models`` builds the
 architectures from them. Images are ``(m, n_H, n_W, n_C)``; after ``flatten``, columns
 ``(n, m)`` as in the notes.
@@ -30,8 +41,10 @@ import jax.numpy as jnp
 from jaxnn import activations, initializers
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.layers import autotune
+from jaxnn.layers import batch_norm as bn_ops
 from jaxnn.layers import conv as conv_ops
 from jaxnn.layers import dense as dense_ops
+from jaxnn.layers import layer_norm as ln_ops
 from jaxnn.layers import pool as pool_ops
 
 Array = jax.Array
@@ -45,6 +58,8 @@ class Layer(NamedTuple):
     forward: Callable[[dict, Array], tuple[Array, Any]]
     backward: Callable[[dict, Any, Array, bool], tuple[Array | None, dict]]
     macs: Callable[[tuple], int]
+    init_state: Callable[[tuple, Any], dict] | None = None  # layers with state (batch norm)
+    forward_state: Callable[[dict, dict, Array, bool], tuple[Array, Any, dict]] | None = None
 
 
 def _no_params(key, in_shape, dtype) -> dict:
@@ -72,13 +87,14 @@ FORMS = ("auto", *BACKWARDS)  # auto: each part's form measured per device and s
 
 def conv2d(
     n_C: int, f: int, stride: int = 1, padding: str | int = "valid", init: str = "glorot",
-    backward: str = "auto",
+    backward: str = "auto", bias: bool = True,
 ) -> Layer:  # fmt: skip
     """``Z = W ⋆ A_prev + b``: kernel ``W (f, f, n_C_prev, n_C)``, bias ``b (1, 1, 1, n_C)``
     (``jaxnn.layers.conv``). ``backward``: "auto" (forward, dW and dA_prev each in the form
     measured fastest on this device for this shape, ``jaxnn.layers.autotune``), "fast" (the
     fixed choice of ``conv.conv_forward``/``conv.conv_backward``) or "explicit" (the loop over
-    kernel offsets)."""
+    kernel offsets). ``bias=False``: no b (a conv followed by batch norm, whose β already
+    shifts every channel: ResNet's convs)."""
     if n_C < 1:
         raise ConfigError(f"a convolution needs ≥ 1 output channel; got {n_C}")
     conv_ops.conv_geometry(f, f, stride, padding)  # checks f, stride, padding
@@ -95,14 +111,15 @@ def conv2d(
     def init_fn(key, in_shape, dtype):
         n_C_prev = _image(in_shape, "conv2d")[2]
         W = weight_init(key, (f, f, n_C_prev, n_C), dtype, fans=(f * f * n_C, f * f * n_C_prev))
-        return {"W": W, "b": jnp.zeros((1, 1, 1, n_C), dtype)}
+        return {"W": W, "b": jnp.zeros((1, 1, 1, n_C), dtype)} if bias else {"W": W}
 
     def forward(params, A_prev):
         W = params["W"]
+        b = params["b"] if bias else jnp.zeros((1, 1, 1, n_C), W.dtype)
         if backward_fn is not None:
-            return conv_ops.conv_forward(A_prev, W, params["b"], stride, padding)
+            return conv_ops.conv_forward(A_prev, W, b, stride, padding)
         form = autotune.conv_forms("forward", A_prev.shape, W.shape, stride, padding, W.dtype)
-        return conv_ops.conv_forward_form(A_prev, W, params["b"], stride, padding, form)
+        return conv_ops.conv_forward_form(A_prev, W, b, stride, padding, form)
 
     def backward_(params, cache, dZ, need_dA_prev):
         if backward_fn is not None:
@@ -115,13 +132,14 @@ def conv2d(
             )  # fmt: skip
             dA_prev, dW, db = conv_ops.conv_backward_forms(dZ, cache, need_dA_prev, dW_form,
                                                            dP_form)  # fmt: skip
-        return dA_prev, {"W": dW, "b": db}
+        return dA_prev, ({"W": dW, "b": db} if bias else {"W": dW})
 
     def macs(in_shape):
         n_H, n_W, _ = shape(in_shape)
         return n_H * n_W * n_C * f * f * in_shape[2]
 
     pad_text = padding if isinstance(padding, str) else f"pad {padding}"
+    pad_text += "" if bias else ", no bias"
     return Layer("conv", f"conv {f}×{f}/{stride} {pad_text}, {n_C}", shape, init_fn, forward,
                  backward_, macs)  # fmt: skip
 
@@ -243,4 +261,93 @@ def activation(name: str) -> Layer:
                  _no_macs)  # fmt: skip
 
 
-__all__ = ["Layer", "activation", "avg_pool", "conv2d", "dense", "flatten", "max_pool"]
+def _norm_shape(in_shape: tuple, kind: str) -> tuple[int, ...]:
+    """γ's and β's shape: ``(n, 1)`` for vectors, ``(1, 1, 1, n_C)`` for images."""
+    if len(in_shape) == 1:
+        return (in_shape[0], 1)
+    if len(in_shape) == 3 and kind == "batch norm":
+        return (1, 1, 1, in_shape[2])
+    takes = "vectors (n,) or images (n_H, n_W, n_C)" if kind == "batch norm" else "vectors (n,)"
+    raise ShapeError(f"{kind} takes {takes} per example; got {in_shape}")
+
+
+def _gamma_beta(kind: str):
+    def init(key, in_shape, dtype):
+        shape = _norm_shape(in_shape, kind)
+        return {"gamma": jnp.ones(shape, dtype), "beta": jnp.zeros(shape, dtype)}
+
+    return init
+
+
+def batch_norm(momentum: float = 0.1, eps: float = 1e-5, backward: str = "compact") -> Layer:
+    """Batch normalization (``jaxnn.layers.batch_norm``): per unit over the batch for vectors,
+    per channel over m·n_H·n_W for images; γ, β learned; running mean and variance in the
+    layer's *state* (``momentum``: the new batch's weight). ``backward``: "compact" or
+    "explicit" (the step-by-step graph form)."""
+    if not 0 < momentum <= 1:
+        raise ConfigError(f"batch norm momentum must be in (0, 1]; got {momentum}")
+    if not eps > 0:
+        raise ConfigError(f"batch norm eps must be > 0; got {eps}")
+    backwards = {"compact": bn_ops.batch_norm_backward,
+                 "explicit": bn_ops.batch_norm_backward_explicit}  # fmt: skip
+    if backward not in backwards:
+        raise ConfigError(f"batch norm backward {backward!r}: choose compact or explicit")
+
+    def forward(params, A_prev):
+        return bn_ops.batch_norm_forward(A_prev, params["gamma"], params["beta"], eps)
+
+    def backward_(params, cache, dA, need_dA_prev):
+        dA_prev, dgamma, dbeta = backwards[backward](dA, cache)
+        return (dA_prev if need_dA_prev else None), {"gamma": dgamma, "beta": dbeta}
+
+    def init_state(in_shape, dtype):
+        shape = _norm_shape(in_shape, "batch norm")
+        return {"mean": jnp.zeros(shape, dtype), "var": jnp.ones(shape, dtype)}
+
+    def forward_state(params, state, A_prev, train):
+        if not train:
+            A = bn_ops.batch_norm_eval(A_prev, params["gamma"], params["beta"], state["mean"],
+                                       state["var"], eps)  # fmt: skip
+            return A, None, state
+        A, cache = forward(params, A_prev)
+        mean, var = bn_ops.running_update(state["mean"], state["var"], cache, momentum)
+        return A, cache, {"mean": mean, "var": var}
+
+    return Layer("batch_norm", "batch norm", lambda in_shape: in_shape, _gamma_beta("batch norm"),
+                 forward, backward_, _no_macs, init_state, forward_state)  # fmt: skip
+
+
+def layer_norm(eps: float = 1e-5) -> Layer:
+    """Layer normalization of each example's vector (``jaxnn.layers.layer_norm``, axis 0 of
+    the columns ``(n, m)``); the same at training and evaluation, no state."""
+
+    def forward(params, A_prev):
+        return ln_ops.layer_norm_forward(A_prev, params["gamma"], params["beta"], 0, eps)
+
+    def backward(params, cache, dA, need_dA_prev):
+        dA_prev, dgamma, dbeta = ln_ops.layer_norm_backward(dA, cache)
+        return (dA_prev if need_dA_prev else None), {"gamma": dgamma, "beta": dbeta}
+
+    return Layer("layer_norm", "layer norm", lambda in_shape: in_shape,
+                 _gamma_beta("layer norm"), forward, backward, _no_macs)  # fmt: skip
+
+
+def global_avg_pool() -> Layer:
+    """Images ``(m, n_H, n_W, n_C)`` to columns ``(n_C, m)``: each channel's mean over its
+    n_H·n_W positions (ResNet's last pool; ``jaxnn.layers.pool.global_avg_pool_forward``)."""
+
+    def shape(in_shape):
+        return (_image(in_shape, "global_avg_pool")[2],)
+
+    def forward(params, A_prev):
+        return pool_ops.global_avg_pool_forward(A_prev)
+
+    def backward(params, cache, dA, need_dA_prev):
+        return (pool_ops.global_avg_pool_backward(dA, cache) if need_dA_prev else None), {}
+
+    return Layer("global_avg_pool", "global avg pool", shape, _no_params, forward, backward,
+                 _no_macs)  # fmt: skip
+
+
+__all__ = ["Layer", "activation", "avg_pool", "batch_norm", "conv2d", "dense", "flatten",
+           "global_avg_pool", "layer_norm", "max_pool"]  # fmt: skip

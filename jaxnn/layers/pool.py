@@ -20,7 +20,11 @@ one used here.)
 **Average pool.** ``A = (1/f²) Σ_{p,q} A_prev[i, h·s + p, w·s + q, c]``, so every input of a
 window receives ``dA / f²``.
 
-Both backward passes loop over the f² window offsets (p, q), each a strided slice — the
+**Global average pool** (ResNet's, He et al. 2016 §4.2): each channel's mean over all
+n_H·n_W positions, ``A[c, i] = (1/(n_H n_W)) Σ_{h,w} A_prev[i, h, w, c]``, returned as columns
+``(n_C, m)`` for the dense layer after it; every position receives ``dA[c, i] / (n_H n_W)``.
+
+Both window backward passes loop over the f² window offsets (p, q), each a strided slice — the
 form a student writes, and the fast one: XLA fuses the f² slices into one pass.
 """
 
@@ -217,3 +221,18 @@ def pool_forward_form(
 def pool_backward_form(dA: Array, cache: PoolCache, op: str, form: str) -> Array:
     """The backward of op "max"/"avg" in the named form of ``BACKWARD_FORMS[op]``."""
     return BACKWARD_FORMS[op][form](dA, cache)
+
+
+def global_avg_pool_forward(A_prev: Array) -> tuple[Array, tuple[int, ...]]:
+    """``(m, n_H, n_W, n_C) -> (n_C, m)``: each channel's mean; the cache is A_prev's shape."""
+    if A_prev.ndim != 4:
+        raise ShapeError(
+            f"global average pooling takes (m, n_H, n_W, n_C); got {tuple(A_prev.shape)}"
+        )
+    return jnp.mean(A_prev, axis=(1, 2)).T, tuple(A_prev.shape)
+
+
+def global_avg_pool_backward(dA: Array, shape: tuple[int, ...]) -> Array:
+    """``dA_prev[i, h, w, c] = dA[c, i] / (n_H n_W)`` for every position."""
+    m, n_H, n_W, n_C = shape
+    return jnp.broadcast_to(dA.T[:, None, None, :] / (n_H * n_W), shape)

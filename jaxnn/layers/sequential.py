@@ -57,6 +57,38 @@ def forward(layers: Layers, params: dict, X: Array) -> tuple[Array, list]:
     return A, caches
 
 
+def has_state(layers: Layers) -> bool:
+    """True when some layer keeps state (batch norm's running statistics)."""
+    return any(layer.init_state is not None for _, layer in layers)
+
+
+def init_state(layers: Layers, input_shape: tuple, dtype) -> dict:
+    """The state ``{name: {...}}`` of the layers that keep one (running statistics)."""
+    state, shape = {}, tuple(input_shape)
+    for name, layer in layers:
+        if layer.init_state is not None:
+            state[name] = layer.init_state(shape, dtype)
+        shape = layer.shape(shape)
+    return state
+
+
+def forward_state(
+    layers: Layers, params: dict, state: dict, X: Array, train: bool
+) -> tuple[Array, list, dict]:
+    """``(A[L], caches, new_state)``: training mode (``train=True``: batch statistics, the
+    caches ``backward`` takes, the updated state) or evaluation mode (running statistics;
+    caches of the stateful layers are None)."""
+    caches, new_state, A = [], {}, X
+    for name, layer in layers:
+        if layer.forward_state is None:
+            A, cache = layer.forward(params.get(name, {}), A)
+        else:
+            A, cache, new_state[name] = layer.forward_state(params.get(name, {}), state[name],
+                                                            A, train)  # fmt: skip
+        caches.append(cache)
+    return A, caches, new_state
+
+
 def activations(layers: Layers, params: dict, X: Array) -> list[tuple[str, Array]]:
     """Every layer's output, by name: what the feature-map pictures show."""
     out, A = [], X

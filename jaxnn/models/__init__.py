@@ -134,23 +134,28 @@ def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
 
 
 def _builders() -> dict[str, Callable[..., Model]]:
-    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, transformer, vae
+    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, resnet, transformer, vae
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
             "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm,
             "gru": recurrent.gru, "transformer": transformer.transformer,
-            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan}  # fmt: skip
+            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan,
+            **resnet.BUILDERS}  # fmt: skip
+
+
+# the CIFAR ResNets of He et al. 2016 §4.2 and their plain twins (jaxnn.models.resnet)
+RESNETS = tuple(f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110))
 
 
 MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "gru", "transformer",
-          "autoencoder", "vae", "gan")  # fmt: skip
-IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
+          "autoencoder", "vae", "gan", *RESNETS)  # fmt: skip
+IMAGE_MODELS = ("lenet5", "alexnet", "vgg16", *RESNETS)
 # what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
 # "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
            "rnn": "sequences", "lstm": "sequences", "gru": "sequences",
            "transformer": "sequences", "autoencoder": "columns",
-           "vae": "columns", "gan": "columns"}  # fmt: skip
+           "vae": "columns", "gan": "columns", **dict.fromkeys(RESNETS, "images")}  # fmt: skip
 # what `jaxnn train --model NAME` uses for the settings the user does not give
 # (``jaxnn.models.defaults``): TrainConfig fields, and per-dataset overrides under
 # "datasets". A model without an entry trains with the MLP's: the notes' SGD, lr 0.1, batch 200.
@@ -173,6 +178,8 @@ TRAINING_DEFAULTS: dict[str, dict] = {
     "vae": {"optimizer": "adam", "lr": 1e-3, "batch_size": 100},
     "gan": {"optimizer": "adam", "lr": 2e-4, "beta1": 0.5, "batch_size": 128, "hidden": "tanh",
             "epochs": 5},
+    # He et al. 2016 §4.2: SGD, momentum 0.9, lr 0.1, minibatch 128 (their He init: --init he)
+    **dict.fromkeys(RESNETS, {"optimizer": "momentum", "lr": 0.1, "batch_size": 128}),
 }  # fmt: skip
 
 

@@ -34,12 +34,13 @@ import numpy as np
 from jaxnn import activations, layers, losses, validate
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.layers import sequential
-from jaxnn.models import Model
+from jaxnn.models import Model, stateful
 from jaxnn.models.mlp import cost_from_logits
 
 Array = jax.Array
 
 DEFAULT_INPUT = {"lenet5": (28, 28, 1), "alexnet": (224, 224, 3), "vgg16": (224, 224, 3)}
+DEFAULT_CLASSES = {"lenet5": 10, "alexnet": 1000, "vgg16": 1000}  # others (ResNets): 10
 
 
 def _as_float(params: dict, X: Array) -> Array:
@@ -49,8 +50,14 @@ def _as_float(params: dict, X: Array) -> Array:
     return X
 
 
+def _is_weight(path) -> bool:
+    """A conv kernel or dense matrix: a leaf named W, at any depth (inside residual blocks)."""
+    return getattr(path[-1], "key", None) == "W"
+
+
 def _weights(params: dict) -> list[Array]:
-    return [p["W"] for p in params.values() if "W" in p]
+    return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+            if _is_weight(path)]  # fmt: skip
 
 
 def from_layers(
@@ -112,17 +119,27 @@ def from_layers(
         dZ_L = (g_output(Z_L) - Y) / Y.shape[1]  # softmax+CE and sigmoid+BCE collapse to this
         grads = sequential.backward(net, params, caches, dZ_L)
         if not losses.l2_is_zero(l2):
-            grads = {k: ({**g, "W": g["W"] + 2 * l2 * params[k]["W"]} if "W" in g else g)
-                     for k, g in grads.items()}  # fmt: skip
+            grads = jax.tree_util.tree_map_with_path(
+                lambda path, g, W: g + 2 * l2 * W if _is_weight(path) else g, grads, params
+            )
         return J, grads
 
     def autodiff_cost_and_grads(params, X, Y, l2=0.0):
         return jax.value_and_grad(cost)(params, X, Y, l2)
 
     describe = f"{name} {'×'.join(map(str, input_shape))} -> {n_out}"
-    return Model(name, describe, tuple(input_shape), 0, n_out, output, init, forward, cost,
-                 cost_and_grads, autodiff_cost_and_grads,
-                 lambda: sequential.summary(net, input_shape), net)  # fmt: skip
+    model = Model(name, describe, tuple(input_shape), 0, n_out, output, init, forward, cost,
+                  cost_and_grads, autodiff_cost_and_grads,
+                  lambda: sequential.summary(net, input_shape), net)  # fmt: skip
+    if not sequential.has_state(net):
+        return model
+
+    def logits_state(params, state, X, train):
+        X = _as_float(params, X)
+        check(params, X)
+        return sequential.forward_state(net, params, state, X, train)
+
+    return stateful.with_state(model, net, logits_state, cost_from_logits, _weights)
 
 
 class _Builder:
