@@ -105,22 +105,37 @@ def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32):
         leaves_and_steps = zip(jax.tree.leaves(params), jax.tree.leaves(steps), strict=True)
         step_of = jnp.concatenate([jnp.full(np.size(x), h, jnp.float64)
                                    for x, h in leaves_and_steps])  # fmt: skip
-        with_pattern = kinks.with_pattern(f, params)
-        _, reference = jax.jit(with_pattern)(params)
-
-        def one(i):
-            h = step_of[i]
-            up, pattern_up = with_pattern(unravel(flat.at[i].add(h)))
-            down, pattern_down = with_pattern(unravel(flat.at[i].add(-h)))
-            crossed = kinks.crossed(pattern_up, reference) | kinks.crossed(pattern_down, reference)
-            return (up - down) / (2 * h), crossed
-
-        entries = jnp.arange(flat.size) if entries is None else jnp.asarray(entries, jnp.int32)
-        derivatives, crossed = jax.lax.map(jax.jit(one), entries, batch_size=batch_size)
+        run, consts = kinks.traced(f, params)
+        entries = np.arange(flat.size) if entries is None else np.asarray(entries, np.int32)
+        padded = np.resize(entries, -(-len(entries) // batch_size) * batch_size)
+        derivatives, crossed = _probe_entries(run, unravel, batch_size)(flat, step_of, padded,
+                                                                        consts)  # fmt: skip
+        derivatives, crossed = derivatives[: len(entries)], crossed[: len(entries)]
         full = jnp.full(flat.shape, jnp.nan, jnp.float64).at[entries].set(derivatives)
         mask = np.zeros(flat.shape, bool)
         mask[np.asarray(entries)] = np.asarray(crossed)
         return unravel(full), _split_like(mask, params)
+
+
+def _probe_entries(run, unravel, batch_size: int):
+    """One compiled program: the pattern at θ, then ``lax.map`` over the entries, each
+    ``(central difference, stencil crossed a kink)``. The data arrive as ``consts`` (not
+    baked-in constants), so XLA's persistent cache serves every seed of the same shapes."""
+
+    @jax.jit
+    def probe_all(flat, step_of, entries, consts):
+        _, reference = run(consts, unravel(flat))
+
+        def one(i):
+            h = step_of[i]
+            up, pattern_up = run(consts, unravel(flat.at[i].add(h)))
+            down, pattern_down = run(consts, unravel(flat.at[i].add(-h)))
+            crossed = kinks.crossed(pattern_up, reference) | kinks.crossed(pattern_down, reference)
+            return (up - down) / (2 * h), crossed
+
+        return jax.lax.map(one, entries, batch_size=batch_size)
+
+    return probe_all
 
 
 def _split_like(flat: np.ndarray, params):
@@ -240,7 +255,9 @@ def check(
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     tight, loose = tolerances or TOLERANCES.get(dtype, TOLERANCES[np.dtype("float32")])
-    autodiff = jax.tree.leaves(jax.grad(cost_fn)(params))
+    # the data cost_fn closes over as arguments: one compiled program for every seed
+    converted, consts = jax.closure_convert(cost_fn, params)
+    autodiff = jax.tree.leaves(jax.jit(jax.grad(converted))(params, *consts))
     steps = None if eps is None else leaf_steps(params, eps)
     numeric, crossed = probe(numeric_cost_fn or cost_fn, params,
                              sample_entries(params, max_per_leaf, seed), steps)  # fmt: skip
@@ -336,7 +353,7 @@ def _at_point(make, x64: bool, checks_at, costs_at=None, max_per_leaf=None,
     for index, (label, cost_fn, hand) in enumerate(checks):
         numeric_fn = cost_fn if numeric_costs is None else numeric_costs[index]
         with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
-            report = check(jax.jit(cost_fn), params, hand, max_per_leaf=max_per_leaf,
+            report = check(cost_fn, params, hand, max_per_leaf=max_per_leaf,
                            numeric_cost_fn=numeric_fn, seed=seed)  # fmt: skip
         rows += [r._replace(name=f"{label}: {r.name}") if len(checks) > 1 else r
                  for r in report.rows]  # fmt: skip

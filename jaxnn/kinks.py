@@ -155,14 +155,22 @@ def with_pattern(fn: Callable, *example_args) -> Callable:
     """``fn'(*args) -> (fn(*args), pattern)``: ``fn`` (one array output, e.g. a cost) and the
     list of its branch outcomes at ``args`` (see the module docstring). ``example_args`` fix
     the structure, shapes and dtypes ``fn'`` is traced at."""
+    run, consts = traced(fn, *example_args)
+    return lambda *args: run(consts, *args)
+
+
+def traced(fn: Callable, *example_args) -> tuple[Callable, list]:
+    """``(run, consts)``: ``run(consts, *args)`` is ``with_pattern(fn)``, with the arrays
+    ``fn`` closes over (its data) passed in as ``consts`` rather than baked in — so that a
+    compiled ``run`` serves every point and every dataset of the same shapes."""
     closed = jax.make_jaxpr(fn)(*example_args)
     _, out_tree = jax.tree.flatten(jax.eval_shape(fn, *example_args))
 
-    def run(*args):
-        outs, pattern = _eval(closed.jaxpr, closed.consts, jax.tree.leaves(args))
+    def run(consts, *args):
+        outs, pattern = _eval(closed.jaxpr, consts, jax.tree.leaves(args))
         return jax.tree.unflatten(out_tree, outs), pattern
 
-    return run
+    return run, list(closed.consts)
 
 
 def crossed(pattern: list[Array], reference: list[Array]) -> Array:

@@ -9,6 +9,7 @@ them at small sizes; ``experiments/gradcheck_trust.py`` over many seeds, both dt
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable
 from typing import NamedTuple
 from unittest import mock
@@ -19,12 +20,13 @@ from jax import lax
 
 from jaxnn import activations, layers
 from jaxnn.layers import conv as conv_ops
-from jaxnn.layers import dense as dense_ops
 from jaxnn.layers import lstm as lstm_layer
 from jaxnn.layers import pool as pool_ops
 from jaxnn.layers import rnn as rnn_layer
 from jaxnn.models import dense_stack
 from jaxnn.models import mlp as mlp_model
+
+dense_ops = importlib.import_module("jaxnn.layers.dense")  # jaxnn.layers.dense is the layer
 
 
 class Mutation(NamedTuple):
