@@ -29,8 +29,10 @@ def test_the_site_loads_no_script_or_style_from_the_network():
     assert re.search(r"^docs: .*\$\(KATEX\)/katex\.min\.js", makefile, re.M)
 
 
-@pytest.mark.skipif(not (KATEX / "katex.min.js").exists(),
-                    reason="KaTeX not vendored: make docs puts it in docs/javascripts/katex")  # fmt: skip
+VENDORED = (KATEX / "katex.min.js").exists()
+
+
+@pytest.mark.skipif(not VENDORED, reason="make docs puts KaTeX in docs/javascripts/katex")
 def test_a_built_page_references_only_local_assets_that_exist(tmp_path):
     """A one-page site with the real theme, extensions and extra assets: every script and
     stylesheet the page loads is a file of the site, KaTeX's fonts included."""
