@@ -16,8 +16,9 @@ needs no help from the model) and records, per primitive:
 * ``max``/``min`` (elementwise, ``jnp.maximum``, ``jnp.clip``), ``clamp``, ``abs``,
   ``sign``, ``floor``/``ceil``/``round``: which side is active;
 * ``reduce_max``/``reduce_min``, ``argmax``/``argmin``: where the extremum sits;
-* ``reduce_window_max``/``min`` and a generic ``reduce_window`` (max-pooling): which entry of
-  each window wins, as the window-numbered scatter ``jax.vjp`` of the pool sends back;
+* ``reduce_window_max``/``min`` (max-pooling, ``lax.reduce_window(…, lax.max, …)``): which
+  entry of each window wins, as the window-numbered scatter ``jax.vjp`` of the pool sends
+  back (a ``reduce_window`` with a computation of its own is evaluated without a pattern);
 * ``cond``: the branch index.
 
 It recurses into ``pjit``, ``custom_jvp_call``/``custom_vjp_call`` and other call-like
@@ -48,7 +49,7 @@ _COMPARISONS = {"gt", "ge", "lt", "le", "eq", "ne"}
 _PIECEWISE_CONSTANT = {"sign", "floor", "ceil", "round", "argmax", "argmin"}
 _CALLS = {"pjit", "jit", "closed_call", "core_call", "remat", "checkpoint", "custom_jvp_call",
           "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin"}  # fmt: skip
-_WINDOWED = {"reduce_window_max", "reduce_window_min", "reduce_window"}
+_WINDOWED = {"reduce_window_max", "reduce_window_min"}
 
 
 def _sub_jaxpr(params: dict):
@@ -81,9 +82,7 @@ def _branch_pattern(primitive, params: dict, invals: list, outvals: list) -> lis
         return [jnp.equal(x, jnp.expand_dims(out, tuple(params["axes"])))]
     if name in _WINDOWED and jnp.issubdtype(invals[0].dtype, jnp.floating):
         # max-pool: scatter each window's number back to its winner (the pool's own VJP)
-        out, vjp = jax.vjp(lambda x: primitive.bind(x, *invals[1:], **params), invals[0])
-        if isinstance(out, (list, tuple)):
-            return []
+        out, vjp = jax.vjp(lambda x: primitive.bind(x, **params), invals[0])
         window_numbers = jnp.arange(1, out.size + 1, dtype=out.dtype).reshape(out.shape)
         return [vjp(window_numbers)[0]]
     return []
