@@ -13,7 +13,8 @@ from jaxnn.layers import pool as pool_ops
 
 
 def _seeds(mutation):
-    return (0,) if mutation.model == "lenet5" else (0, 1)  # LeNet-5 compiles slowly
+    """Two seeds where a check is cheap; the experiment runs 20 on every model."""
+    return (0, 1) if mutation.model == "mlp" else (0,)
 
 
 def _failed(report, column: str, tolerance: float) -> bool:
@@ -124,7 +125,7 @@ def test_kink_pattern_reaches_into_scan_and_ignores_the_softmax_max(x64):
     assert not bool(kinks.crossed(with_pattern(z.at[3].add(2e-10))[1], reference))
 
 
-@pytest.mark.parametrize("model", ["lenet5", "lstm", "vae"])
+@pytest.mark.parametrize("model", ["lenet5", "vae"])
 def test_float32_models_pass_with_float64_differences(model):
     """float32 hand vs jax.grad, float64 differences at the float32 point: no false alarm."""
     kwargs = {**MUTATIONS[4].kwargs, "hidden": "relu"} if model == "lenet5" else {}
