@@ -31,8 +31,8 @@ Array = jax.Array
 
 # (hand vs autodiff, anything vs numeric) tolerances on the relative error, by the model's
 # dtype. The numeric side is float64 either way: against it, float32 gradients show their
-# own round-off (≤ 2.2e-6 measured, experiments/gradcheck_trust.py) and float64 ones the
-# differences' truncation and round-off (≤ 1.2e-8 measured); every planted bug of
+# own round-off (≤ 2.6e-6 measured, experiments/gradcheck_trust.py) and float64 ones the
+# differences' truncation and round-off (≤ 2.2e-8 measured); every planted bug of
 # tests/gradcheck_mutations.py exceeds them (on every seed tried).
 TOLERANCES = {
     np.dtype("float64"): (1e-10, 1e-6),
