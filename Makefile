@@ -35,11 +35,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts
 	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts
 
+# KaTeX ships with the site (formulas render offline): its dist files from the npm registry's
+# katex package, copied into docs/ (git-ignored) once per version.
+KATEX_VERSION = 0.16.22
+KATEX = docs/javascripts/katex
+$(KATEX)/katex.min.js:
+	rm -rf $(KATEX) && mkdir -p $(KATEX)
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent katex@$(KATEX_VERSION) >/dev/null \
+	  && tar xzf katex-$(KATEX_VERSION).tgz) && cp -r $$tmp/package/dist/katex.min.js \
+	  $$tmp/package/dist/katex.min.css $$tmp/package/dist/fonts $$tmp/package/dist/contrib \
+	  $$tmp/package/LICENSE $(KATEX)/ && rm -rf $$tmp
+
 # The documentation site (mkdocs.yml, docs/): the docs extra is in requirements/lock.txt, so
-# .venv has it; builds offline and strictly into site/ (a broken link or anchor, a page
-# outside the nav, or a `:::` reference to a missing object fails the build). The two
-# variables silence a banner printed by plugins.
-docs: $(STAMP)
+# .venv has it; builds offline (after the one KaTeX fetch above) and strictly into site/ (a
+# broken link or anchor, a page outside the nav, or a `:::` reference to a missing object
+# fails the build). The two variables silence a banner printed by plugins.
+docs: $(STAMP) $(KATEX)/katex.min.js
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,

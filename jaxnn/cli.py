@@ -216,6 +216,7 @@ def cmd_train(args) -> int:
 
     config = _config_from_args(args)
     out_dir = args.out or os.path.join("runs", f"{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    args.out = out_dir  # for the --resume hint after Ctrl-C
     if args.distributed:
         from jaxnn import distributed
 
@@ -502,7 +503,8 @@ def add_distributed_arguments(p) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxnn",
-        description="Feed-forward networks of the lecture notes, hand-derived backprop in JAX.",
+        description="The lecture notes' networks (MLPs, conv nets, RNN/LSTM, autoencoders, "
+        "VAEs, GANs), hand-derived backprop in JAX.",
         epilog=__doc__.split("\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -593,6 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "kernel offsets (explicit)")  # fmt: skip
     p.add_argument("--out", default=None, help="run folder (default runs/DATASET-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--deterministic", action="store_true",
+                   help="GPU: bit-identical reruns (XLA's --xla_gpu_deterministic_ops; slower, "
+                   "see docs/training.md). CPU runs are deterministic already")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--devices", type=int, default=1, metavar="N",
@@ -697,6 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "deterministic", False):  # before JAX starts its backend
+        os.environ["XLA_FLAGS"] = " ".join(
+            [os.environ.get("XLA_FLAGS", ""), "--xla_gpu_deterministic_ops=true"]
+        ).strip()
     from jaxnn import compilation_cache
 
     compilation_cache.enable()  # compiled programs are reused by later runs (see README)
@@ -710,8 +719,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxnn {args.command}: {stop}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt:
-        print(f"jaxnn {args.command}: interrupted", file=sys.stderr)
+        print(f"jaxnn {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args) -> str:
+    """After Ctrl-C in ``jaxnn train``: how to continue from the last saved epoch."""
+    from jaxnn import checkpoint
+
+    out = getattr(args, "out", None)
+    if args.command != "train" or not out:
+        return ""
+    try:
+        saved = checkpoint.latest_epoch(os.path.join(out, "checkpoints"))
+    except Exception:  # an unreadable folder: no hint rather than a second traceback
+        return ""
+    if saved is None:
+        return " (no epoch was saved yet)"
+    return f"; epoch {saved} is saved: rerun the same command with --resume --out {out}"
 
 
 def run() -> None:

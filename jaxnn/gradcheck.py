@@ -1,9 +1,18 @@
 """Gradient checking: hand-derived vs ``jax.grad`` vs central finite differences.
 
-The notes' relative error ``‖a − b‖ / (‖a‖ + ‖b‖)`` compares gradients leaf by leaf.
-Finite differences need float64 to be meaningful at tight tolerances: run under
-``jaxnn.compat.enable_x64(True)`` (``jax.enable_x64``) with float64 params
-(the CLI's ``--x64``).
+The notes' relative error ``‖a − b‖ / (‖a‖ + ‖b‖)`` compares gradients leaf by leaf. The
+check is built so that a failure means a wrong gradient (docs/guarantees.md, "Gradient
+checks"):
+
+* hand vs ``jax.grad`` runs in the model's dtype (float32 unless ``--x64``), entry for entry;
+* the finite differences always run in **float64**, at the float32 point itself when the
+  model is float32 (its params and data upcast exactly), with a **step per leaf**
+  ``h = 10⁻⁴ · max(rms(leaf), 0.1)`` (the leaf's own scale);
+* **kinks**: each probed entry's stencil ``θ ± h eᵢ`` is checked for a change of the
+  program's branch pattern (``jaxnn.kinks``: ReLU/leaky-ReLU/hinge signs, max-pool winners,
+  clip sides, …). An entry whose stencil crosses a kink is reported as "kink crossed —
+  excluded" and counted, never compared: its central difference measures neither side's
+  derivative (cs231n, "Gradient checks: kinks in the objective").
 """
 
 from __future__ import annotations
@@ -16,17 +25,25 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnn import compat
+from jaxnn import compat, kinks
 
 Array = jax.Array
 
-# (hand vs autodiff, anything vs numeric) tolerances on the relative error, by dtype.
+# (hand vs autodiff, anything vs numeric) tolerances on the relative error, by the model's
+# dtype. The numeric side is float64 either way: against it, float32 gradients show their
+# own round-off (≤ 2.6e-6 measured, experiments/gradcheck_trust.py) and float64 ones the
+# differences' truncation and round-off (≤ 2.2e-8 measured); every planted bug of
+# tests/gradcheck_mutations.py exceeds them (on every seed tried).
 TOLERANCES = {
-    np.dtype("float64"): (1e-10, 1e-7),
-    np.dtype("float32"): (1e-5, 2e-2),
+    np.dtype("float64"): (1e-10, 1e-6),
+    np.dtype("float32"): (1e-5, 1e-4),
 }
 # ε ≈ ε_mach^(1/3) balances truncation (ε²) against round-off (ε_mach / ε) error.
 DEFAULT_EPS = {np.dtype("float64"): 1e-5, np.dtype("float32"): 1e-3}
+# the float64 step, relative to a leaf's scale (rms of its entries, at least FLOOR): large
+# enough that round-off (ε_mach·|J|/h) stays far below the small gradients of deep layers,
+# small enough that truncation (h²) does too; kinks inside the stencil are detected anyway
+RELATIVE_STEP, STEP_FLOOR = 1e-4, 0.1
 
 
 def relative_error(a, b) -> float:
@@ -44,7 +61,9 @@ def numerical_grad(f: Callable, params, eps: float | None = None, entries=None):
 
     ``f(params)`` must return a scalar. Returns a pytree shaped like ``params``; with
     ``entries`` (indices into the flattened params, ``ravel_pytree`` order), only those are
-    differentiated and the rest of the returned pytree is NaN.
+    differentiated and the rest of the returned pytree is NaN. Runs in params' dtype with one
+    ``eps`` for all entries; ``probe`` is the float64, per-leaf, kink-aware version
+    ``check`` uses.
     """
     flat, unravel = ravel_pytree(params)
     if eps is None:
@@ -61,6 +80,71 @@ def numerical_grad(f: Callable, params, eps: float | None = None, entries=None):
     derivatives = jax.lax.map(jax.jit(one), entries, batch_size=64)
     full = jnp.full(flat.shape, jnp.nan, flat.dtype).at[entries].set(derivatives)
     return unravel(full)
+
+
+def leaf_steps(params, relative: float = RELATIVE_STEP, floor: float = STEP_FLOOR):
+    """The finite-difference step of every leaf: ``relative · max(rms(leaf), floor)``, as a
+    pytree of scalars (a leaf of weights ~0.05 and a bias of 10 get steps in proportion)."""
+    return jax.tree.map(
+        lambda leaf: relative * max(float(np.sqrt(np.mean(np.square(np.asarray(leaf, np.float64)))))
+                                    if np.size(leaf) else 0.0, floor), params)  # fmt: skip
+
+
+def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32):
+    """Float64, kink-aware central differences: ``(derivatives, crossed)``.
+
+    ``f(params) -> J`` is evaluated in float64 on ``params`` upcast (call it on float64 data;
+    a float32 point upcasts exactly). ``steps``: a pytree of per-leaf steps (default
+    ``leaf_steps``). ``derivatives`` holds ``(f(θ + hᵢ eᵢ) − f(θ − hᵢ eᵢ)) / 2hᵢ`` at
+    ``entries`` (indices into the flattened params; default all) and NaN elsewhere;
+    ``crossed`` is True where the branch pattern (``jaxnn.kinks``) at ``θ + hᵢ eᵢ`` or
+    ``θ − hᵢ eᵢ`` differs from the one at θ — a kink inside the stencil."""
+    with compat.enable_x64(True):
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), params)
+        flat, unravel = ravel_pytree(params)
+        steps = leaf_steps(params) if steps is None else steps
+        leaves_and_steps = zip(jax.tree.leaves(params), jax.tree.leaves(steps), strict=True)
+        step_of = jnp.concatenate([jnp.full(np.size(x), h, jnp.float64)
+                                   for x, h in leaves_and_steps])  # fmt: skip
+        run, consts = kinks.traced(f, params)
+        entries = np.arange(flat.size) if entries is None else np.asarray(entries, np.int32)
+        padded = np.resize(entries, -(-len(entries) // batch_size) * batch_size)
+        derivatives, crossed = _probe_entries(run, unravel, batch_size)(flat, step_of, padded,
+                                                                        consts)  # fmt: skip
+        derivatives, crossed = derivatives[: len(entries)], crossed[: len(entries)]
+        full = jnp.full(flat.shape, jnp.nan, jnp.float64).at[entries].set(derivatives)
+        mask = np.zeros(flat.shape, bool)
+        mask[np.asarray(entries)] = np.asarray(crossed)
+        return unravel(full), _split_like(mask, params)
+
+
+def _probe_entries(run, unravel, batch_size: int):
+    """One compiled program: the pattern at θ, then ``lax.map`` over the entries, each
+    ``(central difference, stencil crossed a kink)``. The data arrive as ``consts`` (not
+    baked-in constants), so XLA's persistent cache serves every seed of the same shapes."""
+
+    @jax.jit
+    def probe_all(flat, step_of, entries, consts):
+        _, reference = run(consts, unravel(flat))
+
+        def one(i):
+            h = step_of[i]
+            up, pattern_up = run(consts, unravel(flat.at[i].add(h)))
+            down, pattern_down = run(consts, unravel(flat.at[i].add(-h)))
+            crossed = kinks.crossed(pattern_up, reference) | kinks.crossed(pattern_down, reference)
+            return (up - down) / (2 * h), crossed
+
+        return jax.lax.map(one, entries, batch_size=batch_size)
+
+    return probe_all
+
+
+def _split_like(flat: np.ndarray, params):
+    """A flat array cut into ``params``' leaves (``ravel_pytree`` order), keeping its dtype."""
+    leaves, treedef = jax.tree.flatten(params)
+    bounds = np.cumsum([0, *(np.size(leaf) for leaf in leaves)])
+    pieces = zip(bounds[:-1], bounds[1:], leaves, strict=True)
+    return jax.tree.unflatten(treedef, [flat[a:b].reshape(np.shape(x)) for a, b, x in pieces])
 
 
 def leaf_names(params) -> list[str]:
@@ -92,7 +176,8 @@ class LeafReport(NamedTuple):
     hand_vs_numeric: float | None
     autodiff_vs_numeric: float
     ok: bool
-    checked: int | None = None  # entries finite-differenced (None: all)
+    checked: int | None = None  # entries compared with finite differences (None: all)
+    excluded: int = 0  # probed entries whose stencil crossed a kink (not compared)
 
 
 class Report(NamedTuple):
@@ -104,6 +189,10 @@ class Report(NamedTuple):
     @property
     def ok(self) -> bool:
         return all(row.ok for row in self.rows)
+
+    @property
+    def excluded(self) -> int:
+        return sum(row.excluded for row in self.rows)
 
     @property
     def worst(self) -> dict[str, float]:
@@ -124,6 +213,8 @@ class Report(NamedTuple):
         ]
         for r in self.rows:
             sampled = "" if r.checked is None else f"  (~num on {r.checked} entries)"
+            if r.excluded:
+                sampled += f"  ({r.excluded} kink crossed — excluded)"
             lines.append(
                 f"{r.name:<{width}} {str(r.shape):<{shape_width}} {cell(r.hand_vs_autodiff):>9} "
                 f"{cell(r.hand_vs_numeric):>9} {cell(r.autodiff_vs_numeric):>9}  "
@@ -131,9 +222,13 @@ class Report(NamedTuple):
             )
         tight, loose = self.tolerances
         lines.append(
-            f"dtype {self.dtype}; pass if hand~auto <= {tight:g} and ~num <= {loose:g} "
-            "(relative error ‖a−b‖/(‖a‖+‖b‖))"
+            f"dtype {self.dtype} (finite differences in float64); pass if hand~auto <= {tight:g} "
+            f"and ~num <= {loose:g} (relative error ‖a−b‖/(‖a‖+‖b‖))"
         )
+        if self.excluded:
+            lines.append(f"{self.excluded} probed entries excluded: their ±h stencil crossed a "
+                         "kink (a ReLU sign, a max-pool winner, ...), where finite differences "
+                         "measure neither side's derivative")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -144,41 +239,53 @@ def check(
     eps: float | None = None,
     tolerances: tuple[float, float] | None = None,
     max_per_leaf: int | None = None,
+    numeric_cost_fn: Callable | None = None,
+    seed: int = 0,
 ) -> Report:
     """Compare hand-derived gradients, ``jax.grad(cost_fn)`` and finite differences per leaf.
 
     ``cost_fn(params) -> J``; ``hand_grads`` has the structure of ``params`` (omit it to
-    check autodiff against numeric only). A leaf passes when every available relative error
+    check autodiff against numeric only). Hand vs autodiff runs in params' dtype; the finite
+    differences (``probe``) in float64, on ``numeric_cost_fn`` (default ``cost_fn``: give a
+    float64 one when ``cost_fn`` closes over float32 data) at params upcast, with one step
+    per leaf (``leaf_steps``; ``eps`` replaces its ``RELATIVE_STEP``), skipping
+    entries whose stencil crosses a kink. A leaf passes when every available relative error
     is within ``tolerances = (hand vs autodiff, vs numeric)``, by default from
     ``TOLERANCES``. ``max_per_leaf``: finite differences on at most that many random entries
-    of each leaf (hand vs autodiff still compares every entry) — for large models.
+    of each leaf (``seed`` picks them; hand vs autodiff still compares every entry).
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     tight, loose = tolerances or TOLERANCES.get(dtype, TOLERANCES[np.dtype("float32")])
-    autodiff = jax.tree.leaves(jax.grad(cost_fn)(params))
-    numeric = jax.tree.leaves(
-        numerical_grad(cost_fn, params, eps, sample_entries(params, max_per_leaf))
-    )
+    # the data cost_fn closes over as arguments: one compiled program for every seed
+    converted, consts = jax.closure_convert(cost_fn, params)
+    autodiff = jax.tree.leaves(jax.jit(jax.grad(converted))(params, *consts))
+    steps = None if eps is None else leaf_steps(params, eps)
+    numeric, crossed = probe(numeric_cost_fn or cost_fn, params,
+                             sample_entries(params, max_per_leaf, seed), steps)  # fmt: skip
+    numeric, crossed = jax.tree.leaves(numeric), jax.tree.leaves(crossed)
     hand = jax.tree.leaves(hand_grads) if hand_grads is not None else None
     rows = []
     names_and_leaves = zip(leaf_names(params), jax.tree.leaves(params), strict=True)
     for index, (name, leaf) in enumerate(names_and_leaves):
-        picked = np.isfinite(np.ravel(np.asarray(numeric[index])))
+        probed = np.isfinite(np.ravel(np.asarray(numeric[index])))
+        excluded = np.ravel(crossed[index]) & probed
+        picked = probed & ~excluded
 
         def on_picked(g, picked=picked):
             return np.ravel(np.asarray(g))[picked]
 
-        hand_auto = hand_num = None
+        hand_auto = hand_num = auto_num = None
         if hand is not None:
             hand_auto = relative_error(hand[index], autodiff[index])
-            hand_num = relative_error(on_picked(hand[index]), on_picked(numeric[index]))
-        auto_num = relative_error(on_picked(autodiff[index]), on_picked(numeric[index]))
-        ok = auto_num <= loose
-        if hand is not None:
-            ok = ok and hand_auto <= tight and hand_num <= loose
+        if picked.any():
+            auto_num = relative_error(on_picked(autodiff[index]), on_picked(numeric[index]))
+            if hand is not None:
+                hand_num = relative_error(on_picked(hand[index]), on_picked(numeric[index]))
+        ok = all(error is None or error <= bound for error, bound in
+                 ((hand_auto, tight), (hand_num, loose), (auto_num, loose)))  # fmt: skip
         checked = None if picked.all() else int(picked.sum())
         rows.append(LeafReport(name, tuple(np.shape(leaf)), hand_auto, hand_num, auto_num, ok,
-                               checked))  # fmt: skip
+                               checked, int(excluded.sum())))  # fmt: skip
     return Report(rows, str(dtype), (tight, loose))
 
 
@@ -216,6 +323,48 @@ GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
 }
 
 
+def _cast(tree, dtype):
+    """Every floating leaf of ``tree`` in ``dtype`` (token ids and keys stay as they are)."""
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+                        else x, tree)  # fmt: skip
+
+
+def _biases_off_zero(params):
+    """Biases + 0.1, so that no unit sits exactly at a kink at the checked point."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: leaf + 0.1 if str(path[-1]).strip("[]'\"").startswith("b") else leaf,
+        params,
+    )
+
+
+def _at_point(make, x64: bool, checks_at, costs_at=None, max_per_leaf=None,
+              seed: int = 0) -> Report:  # fmt: skip
+    """Check at one random point: ``make()`` (run under float64) draws ``(params, data)``;
+    ``checks_at(params, data) -> [(label, cost_fn, hand_grads)]``; ``costs_at(params, data)
+    -> [cost_fn]`` the same costs without computing hand gradients (default: from
+    ``checks_at``). With ``x64`` off the
+    point is cast to float32 for hand vs ``jax.grad`` and upcast back (exactly) for the
+    float64 finite differences, so that both sides see the same point."""
+    with compat.enable_x64(True), jax.default_matmul_precision("highest"):
+        params, data = make()
+        if not x64:
+            params, data = _cast((params, data), jnp.float32)
+        costs_at = costs_at or (lambda *point: [c[1] for c in checks_at(*point)])
+        numeric_costs = None if x64 else costs_at(*_cast((params, data), jnp.float64))
+    # full float32 matmuls on GPUs too (TensorFloat-32 would add ~1e-4 to every comparison)
+    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
+        checks = checks_at(params, data)
+    rows, report = [], None
+    for index, (label, cost_fn, hand) in enumerate(checks):
+        numeric_fn = cost_fn if numeric_costs is None else numeric_costs[index]
+        with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
+            report = check(cost_fn, params, hand, max_per_leaf=max_per_leaf,
+                           numeric_cost_fn=numeric_fn, seed=seed)  # fmt: skip
+        rows += [r._replace(name=f"{label}: {r.name}") if len(checks) > 1 else r
+                 for r in report.rows]  # fmt: skip
+    return Report(rows, report.dtype, report.tolerances)
+
+
 def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed: int = 0,
               l2: float = 0.0, m: int = 4, x64: bool = True,
               max_per_leaf: int | None = 40) -> Report:  # fmt: skip
@@ -230,24 +379,24 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
     input_shape = tuple(input_shape or default_shape)
     num_outputs = num_outputs or default_outputs
     options = {**default_options, **(options or {})}
-    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
-        dtype = jnp.float64 if x64 else jnp.float32
-        net = models.build(name, input_shape, num_outputs, **options)
-        key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
-        params = jax.tree_util.tree_map_with_path(
-            lambda path, leaf: leaf + 0.1 if str(path[-1]).strip("[]'\"").startswith("b")
-            else leaf, net.init(key_params, dtype),
-        )  # biases off zero, so that no unit sits exactly at a kink  # fmt: skip
-        X, Y = models.example(net, key_data, m, dtype)
-        rows, tolerances = [], None
-        checks = models.checks(net, params, X, Y, l2, key_noise)
-        for label, cost_fn, hand in checks:
-            report = check(jax.jit(cost_fn), params, hand, max_per_leaf=max_per_leaf)
-            tolerances = report.tolerances
-            rows += [r._replace(name=f"{label}: {r.name}") if len(checks) > 1 else r
-                     for r in report.rows]  # fmt: skip
-        sizes = {"input": "x".join(map(str, input_shape)), "outputs": num_outputs, **options}
-        return Report(rows, str(np.dtype(dtype)), tolerances, sizes)
+    net = models.build(name, input_shape, num_outputs, **options)
+    key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
+
+    def make():
+        params = _biases_off_zero(net.init(key_params, jnp.float64))
+        return params, models.example(net, key_data, m, jnp.float64)
+
+    def checks_at(params, data):
+        return models.checks(net, params, *data, l2, key_noise)
+
+    def costs_at(params, data):  # the default checks' cost, without its hand gradients
+        kw = {"key": key_noise} if net.stochastic else {}
+        return [lambda p: net.cost(p, *data, l2, **kw)]
+
+    report = _at_point(make, x64, checks_at, None if net.checks else costs_at,
+                       max_per_leaf=max_per_leaf, seed=seed)  # fmt: skip
+    sizes = {"input": "x".join(map(str, input_shape)), "outputs": num_outputs, **options}
+    return report._replace(sizes=sizes)
 
 
 def check_model(
@@ -269,11 +418,12 @@ def check_model(
     random point with random data. Families other than the MLP and the convolutional
     networks go through ``check_any`` (with ``input_shape`` and ``options``).
 
-    ``x64`` runs the whole check in float64 (inside ``compat.enable_x64``), where the tight
-    tolerances apply; otherwise float32. Convolutional models are built at ``input_shape``
-    and ``width`` (default ``GRADCHECK_SIZES``) for ``num_classes`` classes; their finite
-    differences cover at most ``max_per_leaf`` random entries of each leaf (``None``: all),
-    while hand vs ``jax.grad`` always compares every entry.
+    ``x64`` runs hand vs ``jax.grad`` in float64 (inside ``compat.enable_x64``), where the
+    tight tolerances apply; otherwise in float32. The finite differences are float64 either
+    way. Convolutional models are built at ``input_shape`` and ``width`` (default
+    ``GRADCHECK_SIZES``) for ``num_classes`` classes; their finite differences cover at most
+    ``max_per_leaf`` random entries of each leaf (``None``: all), while hand vs ``jax.grad``
+    always compares every entry.
     """
     from jaxnn import logistic, mlp, models  # local: gradcheck is imported by both
     from jaxnn.errors import ConfigError
@@ -284,38 +434,49 @@ def check_model(
         )
     if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
         return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
-    # full float32 matmuls on GPUs too (TensorFloat-32 would add ~1e-4 to every comparison)
-    with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
-        dtype = jnp.float64 if x64 else jnp.float32
-        key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
-        if model in models.IMAGE_MODELS:
-            default_shape, default_width = GRADCHECK_SIZES[model]
-            net = models.build(model, input_shape or default_shape, num_classes, hidden=hidden,
-                               output=output, width=width or default_width)  # fmt: skip
-            params = {
-                layer: {k: v + 0.1 if k == "b" else v for k, v in leaves.items()}
-                for layer, leaves in net.init(key_params, dtype).items()
-            }  # as below
+    key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
+    if model in models.IMAGE_MODELS:
+        default_shape, default_width = GRADCHECK_SIZES[model]
+        net = models.build(model, input_shape or default_shape, num_classes, hidden=hidden,
+                           output=output, width=width or default_width)  # fmt: skip
+
+        def make():
             key_x, key_y = jax.random.split(key_data)
-            X = jax.random.normal(key_x, net.batch_shape(m), dtype)
-            _, Y = random_problem(key_y, (1, net.num_outputs), output, m, dtype)
-            _, hand = jax.jit(net.cost_and_grads)(params, X, Y, l2)
-            return check(lambda p: net.cost(p, X, Y, l2), params, hand,
-                         max_per_leaf=max_per_leaf)  # fmt: skip
-        if model == "logistic":
-            dims = (layer_dims[0], 1)
-            X, Y = random_problem(key_data, dims, "sigmoid", m, dtype)
-            params = {
-                "w": jax.random.normal(key_params, (dims[0], 1), dtype),
-                "b": jnp.asarray(0.1, dtype),
-            }
-            return check(lambda p: logistic.cost(p, X, Y), params, logistic.grads(params, X, Y))
-        params = mlp.init(key_params, layer_dims, "glorot", dtype)
-        # Non-zero biases so no hidden unit sits exactly at a kink.
-        params = {k: (v + 0.1 if k.startswith("b") else v) for k, v in params.items()}
-        X, Y = random_problem(key_data, layer_dims, output, m, dtype)
-        _, hand = mlp.cost_and_grads(params, X, Y, hidden, output, l2)
-        return check(lambda p: mlp.cost(p, X, Y, hidden, output, l2), params, hand)
+            X = jax.random.normal(key_x, net.batch_shape(m), jnp.float64)
+            _, Y = random_problem(key_y, (1, net.num_outputs), output, m, jnp.float64)
+            return _biases_off_zero(net.init(key_params, jnp.float64)), (X, Y)
+
+        def costs_at(params, data):
+            return [lambda p: net.cost(p, *data, l2)]
+
+        def checks_at(params, data):
+            hand = jax.jit(net.cost_and_grads)(params, *data, l2)[1]
+            return [("cost", costs_at(params, data)[0], hand)]
+
+        return _at_point(make, x64, checks_at, costs_at, max_per_leaf, seed)
+    if model == "logistic":
+        dims = (layer_dims[0], 1)
+
+        def make():
+            X, Y = random_problem(key_data, dims, "sigmoid", m, jnp.float64)
+            params = {"w": jax.random.normal(key_params, (dims[0], 1), jnp.float64),
+                      "b": jnp.asarray(0.1, jnp.float64)}  # fmt: skip
+            return params, (X, Y)
+
+        def checks_at(params, data):
+            return [("cost", lambda p: logistic.cost(p, *data), logistic.grads(params, *data))]
+
+        return _at_point(make, x64, checks_at)
+
+    def make():
+        params = _biases_off_zero(mlp.init(key_params, layer_dims, "glorot", jnp.float64))
+        return params, random_problem(key_data, layer_dims, output, m, jnp.float64)
+
+    def checks_at(params, data):
+        hand = mlp.cost_and_grads(params, *data, hidden, output, l2)[1]
+        return [("cost", lambda p: mlp.cost(p, *data, hidden, output, l2), hand)]
+
+    return _at_point(make, x64, checks_at)
 
 
 from jaxnn.layer_check import check_layer  # noqa: E402, F401  (one layer alone: jaxnn.layer_check)

@@ -29,8 +29,9 @@ def check_layer(layer, input_shape, m: int = 2, seed: int = 0, x64: bool = True,
 
     The params are the layer's ``init`` plus 0.1·N(0, 1) noise (so that no bias or β sits at
     zero and no unit exactly at a kink), unless given. ``x64``: float64 with the tight
-    tolerances (1e-10 hand vs jax.grad, 1e-7 vs differences). ``max_per_leaf``: finite
-    differences on that many random entries of each leaf (``None``: all)."""
+    tolerances (``jaxnn.gradcheck.TOLERANCES``: 1e-10 hand vs jax.grad, 1e-6 vs the float64
+    differences). ``max_per_leaf``: finite differences on that many random entries of each
+    leaf (``None``: all)."""
     from jaxnn import gradcheck
 
     input_shape = tuple(input_shape)

@@ -54,3 +54,33 @@ def test_console_script_runs_as_a_module():
     )
     assert result.returncode == 0, result.stderr
     assert "w " in result.stdout and "yes" in result.stdout
+
+
+def test_help_names_the_families_and_ctrl_c_says_how_to_resume(tmp_path, capsys):
+    import argparse
+
+    from jaxnn import checkpoint
+
+    help_text = cli.build_parser().format_help()
+    assert "Feed-forward" not in help_text
+    assert all(family in help_text for family in ("MLPs", "conv nets", "LSTM", "VAEs", "GANs"))
+    args = argparse.Namespace(command="train", out=str(tmp_path))
+    assert "no epoch was saved" in cli._resume_hint(args)
+    (tmp_path / "checkpoints" / "3").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "3" / checkpoint.MANIFEST).write_text("{}")
+    assert f"epoch 3 is saved: rerun the same command with --resume --out {tmp_path}" in (
+        cli._resume_hint(args)
+    )
+    assert cli._resume_hint(argparse.Namespace(command="gradcheck")) == ""
+
+
+def test_deterministic_sets_xlas_flag_before_the_command_runs(monkeypatch):
+    import os
+
+    seen = {}
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    monkeypatch.setattr(
+        cli, "cmd_train", lambda args: seen.setdefault("flags", os.environ["XLA_FLAGS"]) and 0
+    )
+    assert cli.main(["train", "--deterministic"]) == 0
+    assert seen["flags"] == "--xla_cpu_enable_fast_math=false --xla_gpu_deterministic_ops=true"

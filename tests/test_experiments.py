@@ -35,6 +35,7 @@ TINY = {
     "linear_regression": dict(epochs=5),
     "hinge_vs_softmax": dict(epochs=2),
     "conv_backward": dict(repeats=1, batch=2),
+    "gradcheck_trust": dict(seeds=1, models="logistic", mutations="missing 1/m", dtypes="float64"),
     "rnn_memory": dict(lengths="5,10", hidden_size=4, n_x=2, batch=3),
     "adding": dict(
         datasets="adding", cells="lstm", seeds="0", epochs=1, hidden_size=4, batch_size=1000

@@ -168,6 +168,19 @@ def _synthetic_loader(name, generator):
 
 
 # ----------------------------------------------------------------------------- TFDS
+def import_loader(name: str) -> None:
+    """Import the libraries loading dataset ``name`` imports, on the calling thread.
+
+    ``jaxnn.run`` calls it before its compile-ahead thread starts: importing
+    ``tensorflow_datasets`` (whose builders load lazily) on one thread while JAX imports its
+    own modules for lowering on another once failed with ``ModuleNotFoundError:
+    jax._src.state.types … Could not import TFDS dataset builders``."""
+    if name in ("mnist", "fashion_mnist"):
+        import tensorflow_datasets  # noqa: F401
+
+        from jaxnn.datasets import mnist_idx  # noqa: F401
+
+
 def _builder(name: str, data_dir: str | None):
     from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
 

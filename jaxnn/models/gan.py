@@ -76,7 +76,9 @@ def _norm(tree) -> Array:
 
 
 def _noise(key: Array, n_z: int, m: int, params: dict) -> Array:
-    return jax.random.normal(key, (n_z, m), jax.tree.leaves(params)[0].dtype)
+    """z ~ N(0, I), drawn in float32 whatever the params' dtype (so that a float64 gradient
+    check sees the noise of the float32 run it checks)."""
+    return jax.random.normal(key, (n_z, m), jnp.float32).astype(jax.tree.leaves(params)[0].dtype)
 
 
 def _generate(generator_net, params: dict, Z_noise: Array):

@@ -72,7 +72,8 @@ def nets(model: Model):
 def binarized(X: Array, key: Array, binarize: str) -> Array:
     """The 0/1 pixels the decoder scores (see the module docstring)."""
     if binarize == "sample":
-        return jax.random.bernoulli(key, jnp.clip(X, 0, 1)).astype(X.dtype)
+        # drawn in float32 whatever X's dtype: float32 and float64 runs see the same pixels
+        return jax.random.bernoulli(key, jnp.clip(X, 0, 1).astype(jnp.float32)).astype(X.dtype)
     if binarize == "threshold":
         return (X > 0.5).astype(X.dtype)
     return X
@@ -115,7 +116,7 @@ def log_likelihood(model: Model, params: dict, X: Array, key: Array, k: int = 10
     mu, logvar = out[:J], out[J:]
 
     def log_weight(key):  # log p(x|z) + log p(z) − log q(z|x), (m,)
-        eps = jax.random.normal(key, mu.shape, mu.dtype)
+        eps = jax.random.normal(key, mu.shape, jnp.float32).astype(mu.dtype)
         Z = mu + jnp.exp(0.5 * logvar) * eps
         logits = stack.forward(decoder_net, params["decoder"], Z)[0]
         log_px_z = -jnp.sum(jax.nn.softplus(logits) - X * logits, axis=0)
@@ -157,7 +158,7 @@ def vae(
         X = binarized(X, key_binarize, binarize)
         out, enc_caches = stack.forward(encoder_net, params["encoder"], X)
         mu, logvar = out[:latent], out[latent:]
-        eps = jax.random.normal(key_eps, mu.shape, mu.dtype)
+        eps = jax.random.normal(key_eps, mu.shape, jnp.float32).astype(mu.dtype)
         Z = mu + jnp.exp(0.5 * logvar) * eps
         logits, dec_caches = stack.forward(decoder_net, params["decoder"], Z)
         return X, mu, logvar, eps, logits, (enc_caches, dec_caches)

@@ -1,0 +1,135 @@
+"""The gradient check in both directions: no false alarm on correct code (kinks included),
+and every planted backward bug caught — by hand vs jax.grad and by hand vs finite differences.
+experiments/gradcheck_trust.py measures the same over 20 seeds × every model, both dtypes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gradcheck_mutations import MUTATIONS, patched, tie_to_last_maximum
+
+from jaxnn import gradcheck, kinks
+from jaxnn.layers import pool as pool_ops
+
+
+def _seeds(mutation):
+    """Two seeds where a check is cheap; the experiment runs 20 on every model."""
+    return (0, 1) if mutation.model == "mlp" else (0,)
+
+
+def _failed(report, column: str, tolerance: float) -> bool:
+    return any(getattr(r, column) is not None and getattr(r, column) > tolerance
+               for r in report.rows)  # fmt: skip
+
+
+# the correct models the mutations are planted in (each passes before a bug is planted)
+CLEAN = {(m.model, tuple(sorted(m.kwargs.items()))): m for m in MUTATIONS}
+
+
+@pytest.mark.parametrize("key", list(CLEAN), ids=[k[0] for k in CLEAN])
+def test_the_unmutated_models_pass(key):
+    mutation = CLEAN[key]
+    for seed in _seeds(mutation):
+        clean = gradcheck.check_model(mutation.model, seed=seed, x64=True, **mutation.kwargs)
+        assert clean.ok, (mutation.model, seed, clean.format())
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.name for m in MUTATIONS])
+def test_every_planted_bug_is_caught_both_ways(mutation):
+    for seed in _seeds(mutation):
+        with patched(mutation):
+            report = gradcheck.check_model(mutation.model, seed=seed, x64=True,
+                                           **mutation.kwargs)  # fmt: skip
+        tight, loose = report.tolerances
+        assert not report.ok, (mutation.name, seed, report.format())
+        assert _failed(report, "hand_vs_autodiff", tight), (mutation.name, seed)
+        assert _failed(report, "hand_vs_numeric", loose), (mutation.name, seed)
+
+
+def test_a_planted_bug_is_caught_in_float32():
+    mutation = MUTATIONS[4]  # the unflipped conv kernel, on LeNet-5
+    with patched(mutation):
+        report = gradcheck.check_model(mutation.model, seed=0, x64=False, **mutation.kwargs)
+    assert _failed(report, "hand_vs_autodiff", report.tolerances[0])
+    assert _failed(report, "hand_vs_numeric", report.tolerances[1])
+
+
+def _tied_pool_problem():
+    """A max-pool whose every 2×2 window holds four equal values (upsampled), and a cost
+    that weighs its outputs: the pool is not differentiable at any input."""
+    A = jnp.repeat(jnp.repeat(jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 3)), 2, 1), 2, 2)
+    weights = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
+
+    def cost(A_prev):
+        return jnp.sum(weights * pool_ops.max_pool_forward(A_prev["A"], 2, 2)[0])
+
+    def hand(A_prev):
+        _, cache = pool_ops.max_pool_forward(A_prev["A"], 2, 2)
+        return {"A": pool_ops.max_pool_backward(weights, cache)}
+
+    return cost, hand, {"A": A}
+
+
+def test_pool_ties_go_to_the_first_maximum_and_are_excluded_from_differences(x64):
+    cost, hand, point = _tied_pool_problem()
+    report = gradcheck.check(cost, point, hand(point))
+    assert report.ok, report.format()
+    # every probed entry sits in a tied window: the stencil crosses a kink each time
+    assert report.excluded == point["A"].size and report.rows[0].hand_vs_numeric is None
+    with tie_to_last_maximum():  # the other tied entry: only jax.grad's convention catches it
+        bad = gradcheck.check(cost, point, hand(point))
+    assert not bad.ok and bad.rows[0].hand_vs_autodiff > bad.tolerances[0]
+
+
+def test_relu_kinks_are_excluded_not_reported(x64):
+    """A unit at z = 1e-9 > 0: the ±h stencil crosses its kink. Plain central differences
+    give 1/2 (the slopes' mean); the check excludes that entry and passes."""
+
+    def cost(p):
+        return jnp.sum(jax.nn.relu(p["z"]) * jnp.array([1.0, 2.0, 3.0]))
+
+    point = {"z": jnp.array([1e-9, 0.5, -0.7])}
+    naive = gradcheck.numerical_grad(cost, point, 1e-5)["z"]
+    assert naive[0] == pytest.approx(0.5, rel=1e-3)  # what cried wolf before
+    report = gradcheck.check(cost, point, {"z": jnp.array([1.0, 2.0, 0.0])})
+    assert report.ok and report.excluded == 1, report.format()
+    assert "kink crossed — excluded" in report.format()
+    wrong = gradcheck.check(cost, point, {"z": jnp.array([1.0, 2.0, 3.0])})  # relu′(−0.7) = 1?
+    assert not wrong.ok
+
+
+@pytest.mark.parametrize("fn", [lambda z: jnp.clip(z, -0.5, 0.5), lambda z: jnp.abs(z),
+                                lambda z: jnp.maximum(0.0, 1.0 - z),
+                                lambda z: jnp.where(z > 0, z, 0.01 * z)],
+                         ids=["clip", "abs", "hinge", "leaky_relu"])  # fmt: skip
+def test_kink_patterns_see_each_piecewise_primitive(fn, x64):
+    with_pattern = kinks.with_pattern(lambda z: jnp.sum(fn(z)), jnp.zeros(3))
+    at = jnp.array([0.5 + 1e-9, 1e-9, 1.0 + 1e-9]) if fn(jnp.array(0.7)) < 0.7 else \
+        jnp.array([1e-9, 1e-9, 1e-9])  # fmt: skip
+    _, reference = with_pattern(at)
+    for shift in (2e-9, -2e-9):
+        _, moved = with_pattern(at - shift)
+        assert bool(kinks.crossed(moved, reference)) is (shift > 0), shift
+    assert not bool(kinks.crossed(with_pattern(at + 1e-12)[1], reference))
+
+
+def test_kink_pattern_reaches_into_scan_and_ignores_the_softmax_max(x64):
+    def cost(z):
+        _, ys = jax.lax.scan(lambda c, x: (c, jax.nn.relu(x - c)), 0.3, z)
+        return jax.nn.logsumexp(ys)  # its max is stop_gradient'ed: not a kink
+
+    with_pattern = kinks.with_pattern(cost, jnp.zeros(4))
+    z = jnp.array([0.3 + 1e-9, 1.0, 2.0, 2.0 + 1e-10])
+    _, reference = with_pattern(z)
+    assert bool(kinks.crossed(with_pattern(z.at[0].add(-2e-9))[1], reference))
+    assert not bool(kinks.crossed(with_pattern(z.at[3].add(2e-10))[1], reference))
+
+
+@pytest.mark.parametrize("model", ["lenet5", "vae"])
+def test_float32_models_pass_with_float64_differences(model):
+    """float32 hand vs jax.grad, float64 differences at the float32 point: no false alarm."""
+    kwargs = {**MUTATIONS[4].kwargs, "hidden": "relu"} if model == "lenet5" else {}
+    report = gradcheck.check_model(model, seed=3, x64=False, **kwargs)
+    assert report.ok, report.format()
+    assert report.dtype == "float32"
+    assert np.isfinite(report.worst["hand_vs_numeric"])
