@@ -38,10 +38,13 @@ lint: $(STAMP)
 # KaTeX ships with the site (formulas render offline): its dist files from the npm registry's
 # katex package, copied into docs/ (git-ignored) once per version.
 KATEX_VERSION = 0.16.22
+# the registry's dist.shasum of that tarball: a different file stops the build
+KATEX_SHA1 = d2b3d66464b1e6d69e6463b28a86ced5a02c5ccd
 KATEX = docs/javascripts/katex
 $(KATEX)/katex.min.js:
 	rm -rf $(KATEX) && mkdir -p $(KATEX)
 	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent katex@$(KATEX_VERSION) >/dev/null \
+	  && echo "$(KATEX_SHA1)  katex-$(KATEX_VERSION).tgz" | sha1sum --check --quiet \
 	  && tar xzf katex-$(KATEX_VERSION).tgz) && cp -r $$tmp/package/dist/katex.min.js \
 	  $$tmp/package/dist/katex.min.css $$tmp/package/dist/fonts $$tmp/package/dist/contrib \
 	  $$tmp/package/LICENSE $(KATEX)/ && rm -rf $$tmp
@@ -52,6 +55,7 @@ $(KATEX)/katex.min.js:
 # fails the build). The two variables silence a banner printed by plugins.
 docs: $(STAMP) $(KATEX)/katex.min.js
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict --site-dir site
+	$(BIN)/python -m pytest -q -n 0 -p no:cacheprovider tests/test_docs_offline.py  # with KaTeX in place: none skipped
 
 # Reruns every experiment with its defaults into runs/experiments/NAME, the claims report,
 # and the homework on Fashion-MNIST (needs Debian's dataset-fashion-mnist, or --manual-dir).
