@@ -200,7 +200,11 @@ def random_problem(key: Array, layer_dims, output: str, m: int, dtype=jnp.float3
 
 # the sizes ``jaxnn gradcheck --model NAME`` checks at by default: (input_shape, width)
 GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16),
-                   "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
+                   "vgg16": ((32, 32, 3), 1 / 16), "lenet5_1998": ((32, 32, 1), 1.0),
+                   "alexnet_2012": ((67, 67, 3), 1 / 16), "vgg11": ((32, 32, 3), 1 / 16),
+                   "vgg13": ((32, 32, 3), 1 / 16), "vgg19": ((32, 32, 3), 1 / 16)}  # fmt: skip
+# fixed by the paper: the squashing function and the RBF output (not --hidden / --output)
+PAPER_FIXED = {"lenet5_1998": ("hidden", "output", "width")}
 # the other families: (input_shape, num_outputs, options) ``jaxnn gradcheck --model NAME``
 # builds by default (``--option`` overrides options)
 GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
@@ -286,15 +290,23 @@ def check_model(
         key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
         if model in models.IMAGE_MODELS:
             default_shape, default_width = GRADCHECK_SIZES[model]
-            net = models.build(model, input_shape or default_shape, num_classes, hidden=hidden,
-                               output=output, width=width or default_width)  # fmt: skip
+            settings = {"hidden": hidden, "output": output, "width": width or default_width}
+            for name in PAPER_FIXED.get(model, ()):
+                del settings[name]
+            net = models.build(model, input_shape or default_shape, num_classes, **settings)
             params = {
                 layer: {k: v + 0.1 if k == "b" else v for k, v in leaves.items()}
                 for layer, leaves in net.init(key_params, dtype).items()
             }  # as below
             key_x, key_y = jax.random.split(key_data)
             X = jax.random.normal(key_x, net.batch_shape(m), dtype)
-            _, Y = random_problem(key_y, (1, net.num_outputs), output, m, dtype)
+            _, Y = random_problem(key_y, (1, net.num_outputs), net.output.replace("rbf", "softmax"),
+                                  m, dtype)  # fmt: skip
+            if net.stochastic:  # dropout: one fixed mask, so that the cost is one function
+                [(_, cost_fn, hand)] = models.checks(net, params, X, Y, l2, key_y)
+                report = check(cost_fn, params, hand, max_per_leaf=max_per_leaf)
+                return report._replace(sizes={"dropout": "one fixed mask (the same key in "
+                                                         "every cost evaluation)"})  # fmt: skip
             _, hand = jax.jit(net.cost_and_grads)(params, X, Y, l2)
             return check(lambda p: net.cost(p, X, Y, l2), params, hand,
                          max_per_leaf=max_per_leaf)  # fmt: skip

@@ -70,17 +70,21 @@ def make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, mo
         opt_state = optimizer.init(params)
         opt_state.hyperparams["learning_rate"] = lr
 
-        def cost_and_grads(p, X, Y):
-            return model.cost_and_grads(p, X, Y, l2)
+        def cost_and_grads(p, X, Y, key=None):
+            return model.cost_and_grads(p, X, Y, l2, **({"key": key} if model.stochastic else {}))
 
-        step = train.make_step(cost_and_grads, optimizer)
+        step = train.make_step(cost_and_grads, optimizer, model.stochastic)
         epoch_fn = train.make_epoch(step, m, batch_size, example_axis=model.example_axis)
+        noise_key = jax.random.fold_in(key, 1)  # dropout's masks: one key per configuration
 
-        def epoch(carry, order):
-            params, opt_state, costs = epoch_fn(*carry, order, X_rows, Y_rows)
+        def epoch(carry, xs):
+            order, index = xs
+            epoch_key = train.epoch_key(noise_key, index) if model.stochastic else None
+            params, opt_state, costs = epoch_fn(*carry, order, X_rows, Y_rows, epoch_key)
             return (params, opt_state), costs.mean()
 
-        (params, _), costs = jax.lax.scan(epoch, (params, opt_state), orders)
+        (params, _), costs = jax.lax.scan(epoch, (params, opt_state),
+                                          (orders, jnp.arange(orders.shape[0])))  # fmt: skip
         train_acc = evaluate_rows(params, X_rows, Y_rows)[1]
         test_acc = evaluate(params, X_test, Y_test)[1]
         return params, costs, train_acc, test_acc

@@ -10,6 +10,7 @@ module, as plain functions:
     forward(params, A_prev) -> (A, cache)
     backward(params, cache, dA, need_dA_prev) -> (dA_prev, dparams)
     macs(in_shape) -> multiply-adds per example          (conv and dense; 0 elsewhere)
+    stochastic: forward takes a third argument, the step's key (None: evaluation)
 
 ``need_dA_prev=False`` (the first layer) skips the input gradient nobody uses.
 ``jaxnn.layers.sequential`` composes layers into a network; ``jaxnn.models`` builds the
@@ -43,6 +44,9 @@ class Layer(NamedTuple):
     forward: Callable[[dict, Array], tuple[Array, Any]]
     backward: Callable[[dict, Any, Array, bool], tuple[Array | None, dict]]
     macs: Callable[[tuple], int]
+    # stochastic layers (dropout): ``forward(params, A_prev, key)``; ``key=None`` is
+    # evaluation (deterministic), a key is a training step's (``jaxnn.layers.sequential``)
+    stochastic: bool = False
 
 
 def _no_params(key, in_shape, dtype) -> dict:

@@ -114,8 +114,11 @@ def checks(model: Model, params, X: Array, Y: Array, l2: float = 0.0, key=None) 
 
 
 def predict(model: Model, params, X: Array) -> Array:
-    """Class indices (m,) for softmax, 0/1 (1, m) for sigmoid (a ≥ 0.5), A_L for linear."""
+    """Class indices (m,) for softmax, 0/1 (1, m) for sigmoid (a ≥ 0.5), A_L for linear;
+    for LeNet-5 (1998)'s RBF output the class of the smallest penalty."""
     A_L = model.forward(params, X)
+    if model.output == "rbf":
+        return jnp.argmin(A_L, axis=0)
     if model.output == "softmax":
         return jnp.argmax(A_L, axis=0)
     if model.output == "sigmoid":
@@ -126,7 +129,7 @@ def predict(model: Model, params, X: Array) -> Array:
 def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
     """Fraction of correct predictions (softmax: argmax vs one-hot Y; sigmoid: a ≥ 0.5)."""
     predictions = predict(model, params, X)
-    if model.output == "softmax":
+    if model.output in ("softmax", "rbf"):
         return jnp.mean(predictions == jnp.argmax(Y, axis=0))
     if model.output == "sigmoid":
         return jnp.mean(predictions == Y)
@@ -134,20 +137,28 @@ def accuracy(model: Model, params, X: Array, Y: Array) -> Array:
 
 
 def _builders() -> dict[str, Callable[..., Model]]:
-    from jaxnn.models import autoencoder, convnet, gan, mlp, recurrent, vae
+    from jaxnn.models import autoencoder, convnet, gan, lenet1998, mlp, recurrent, vae
 
     return {"mlp": mlp.model, "lenet5": convnet.lenet5, "alexnet": convnet.alexnet,
             "vgg16": convnet.vgg16, "rnn": recurrent.rnn, "lstm": recurrent.lstm,
-            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan}  # fmt: skip
+            "autoencoder": autoencoder.autoencoder, "vae": vae.vae, "gan": gan.gan,
+            **{name: getattr(convnet, name) for name in PAPER_MODELS if name != "lenet5_1998"},
+            "lenet5_1998": lenet1998.lenet5_1998}  # fmt: skip
 
 
-MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan")
-IMAGE_MODELS = ("lenet5", "alexnet", "vgg16")
+# the papers' networks beside the modern ones (docs/convnets.md)
+PAPER_MODELS = ("lenet5_1998", "alexnet_2012", "vgg11", "vgg13", "vgg19")
+
+
+MODELS = ("mlp", "lenet5", "alexnet", "vgg16", "rnn", "lstm", "autoencoder", "vae", "gan",
+          *PAPER_MODELS)  # fmt: skip
+IMAGE_MODELS = ("lenet5", "alexnet", "vgg16", *PAPER_MODELS)
 # what each model reads of a dataset (``jaxnn.run.build_model``): "columns" (n_x,) vectors,
 # "images" (n_H, n_W, n_C), "sequences" (T, n_x) vectors or (T,) token ids
 LAYOUTS = {"mlp": "columns", "lenet5": "images", "alexnet": "images", "vgg16": "images",
            "rnn": "sequences", "lstm": "sequences", "autoencoder": "columns",
-           "vae": "columns", "gan": "columns"}  # fmt: skip
+           "vae": "columns", "gan": "columns",
+           **dict.fromkeys(PAPER_MODELS, "images")}  # fmt: skip
 
 
 def build(name: str, input_shape, num_classes: int, **options) -> Model:
@@ -180,5 +191,5 @@ def option_names(name: str) -> list[str]:
     return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-__all__ = ["IMAGE_MODELS", "LAYOUTS", "MODELS", "Model", "accuracy", "build", "checks", "example",
-           "metrics", "option_names", "predict"]  # fmt: skip
+__all__ = ["IMAGE_MODELS", "LAYOUTS", "MODELS", "PAPER_MODELS", "Model", "accuracy", "build",
+           "checks", "example", "metrics", "option_names", "predict"]  # fmt: skip
