@@ -118,7 +118,7 @@ def test_input_adapter_pads_centred_and_resizes():
     assert resized.net[0][1].forward({}, X)[0].shape == (1, 12, 12, 1)
     assert resized.forward(resized.init(jax.random.PRNGKey(0)), X).shape == (10, 1)
     with pytest.raises(ConfigError, match="--resize"):
-        input_adapter.adapt(models.build("lenet5", (6, 6, 1), 10), (8, 8, 1))
+        input_adapter.adapt(model, (16, 16, 1))  # larger than 12×12
     with pytest.raises(ConfigError, match="channel"):
         input_adapter.adapt(models.build("lenet5", (12, 12, 3), 10), (8, 8, 1))
 
