@@ -66,6 +66,21 @@ def tanh_prime(Z: Array) -> Array:
     return 1 - A * A
 
 
+SQUASH_A, SQUASH_S = 1.7159, 2.0 / 3.0  # LeCun et al. 1998, Appendix A
+
+
+def squash(Z: Array) -> Array:
+    """LeNet-5's squashing function f(a) = A tanh(S a), A = 1.7159, S = 2/3 (LeCun et al.
+    1998, Appendix A): f(±1) ≈ ±1, and the gain is largest there; range (−A, A)."""
+    return SQUASH_A * jnp.tanh(SQUASH_S * Z)
+
+
+def squash_prime(Z: Array) -> Array:
+    """f'(a) = A S (1 − tanh²(S a))."""
+    T = jnp.tanh(SQUASH_S * Z)
+    return SQUASH_A * SQUASH_S * (1 - T * T)
+
+
 def relu(Z: Array) -> Array:
     """g(z) = max(0, z)."""
     return jnp.where(Z > 0, Z, jnp.zeros_like(Z))
@@ -111,6 +126,7 @@ _REGISTRY: dict[str, Activation] = {
     "relu": Activation(relu, relu_prime),
     "leaky_relu": Activation(leaky_relu, leaky_relu_prime),
     "softmax": Activation(softmax, softmax_prime),
+    "squash": Activation(squash, squash_prime),
 }
 
 NAMES = tuple(_REGISTRY)

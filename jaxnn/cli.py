@@ -94,10 +94,12 @@ def cmd_gradcheck(args) -> int:
         report = gradcheck.check_model(
             args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64
         )
-    print(
-        f"gradcheck {args.model} {sizes} hidden={args.hidden} output={args.output} "
-        f"l2={args.l2} seed={args.seed} m={args.m}"
-    )
+    fixed = gradcheck.PAPER_FIXED.get(args.model, ())
+    settings = " ".join(f"{name}={getattr(args, name)}" for name in ("hidden", "output")
+                        if name not in fixed) or "hidden/output: the paper's"  # fmt: skip
+    print(f"gradcheck {args.model} {sizes} {settings} l2={args.l2} seed={args.seed} m={args.m}")
+    if report.sizes:  # e.g. dropout: the mask held fixed
+        print("; ".join(f"{name}: {value}" for name, value in report.sizes.items()))
     print(report.format())
     if not report.ok:
         raise GradcheckError("hand-derived, autodiff and numeric gradients disagree (see table)")
@@ -159,6 +161,7 @@ def _config_from_args(args):
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
         stream=args.stream, memory_budget=args.memory_budget,
+        input_shape=parse_shape(args.input_shape), resize=args.resize,
     )  # fmt: skip
 
 
@@ -335,8 +338,8 @@ def _sweep(args) -> int:
                          options=parse_options(args.option), hidden=settings["hidden"],
                          output=settings["output"], epochs=args.epochs,
                          optimizer=settings["optimizer"], beta1=settings["beta1"],
-                         clip_norm=settings["clip_norm"],
-                         batch_size=max(batch_size, 1))  # fmt: skip
+                         clip_norm=settings["clip_norm"], batch_size=max(batch_size, 1),
+                         input_shape=parse_shape(args.input_shape), resize=args.resize)  # fmt: skip
     config.validate()
     if args.distributed and args.devices > 1:
         raise ConfigError("a distributed sweep runs each process's share of the configurations "
@@ -443,6 +446,12 @@ def cmd_summary(args) -> int:
     classes = args.classes or convnet.DEFAULT_CLASSES.get(args.model, 10)
     model = models.build(args.model, shape, classes, width=args.width)
     print(format_summary(model))
+    published = convnet.PUBLISHED.get(args.model)
+    if published and (shape, classes, args.width) == (convnet.DEFAULT_INPUT[args.model],
+                                                       published[1], 1.0):  # fmt: skip
+        total = sum(row.params for row in model.summary())
+        print(f"published: {published[0]:,} ({published[2]}): "
+              f"{'matches' if total == published[0] else 'DIFFERS'}")  # fmt: skip
     return 0
 
 
@@ -498,6 +507,16 @@ def add_distributed_arguments(p) -> None:
     p.add_argument("--coordinator-timeout", type=float, default=20.0, metavar="S",
                    help="--distributed: give up if the coordinator does not answer within "
                    "S seconds")  # fmt: skip
+
+
+def add_input_shape_arguments(p) -> None:
+    """--input-shape and --resize of train and sweep (jaxnn.models.input_adapter)."""
+    p.add_argument("--input-shape", default=None, metavar="H,W,C",
+                   help="convolutional models: build the model for H,W,C and pad the data's "
+                   "images to it, centred (MNIST 28×28 to 32,32,1 for lenet5_1998)")  # fmt: skip
+    p.add_argument("--resize", action="store_true",
+                   help="with --input-shape: resize the images (bilinear) instead of padding "
+                   "(e.g. Fashion-MNIST to 224,224,1 for vgg11)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -560,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="convolutional models: multiply channels and hidden units by this",
     )
+    add_input_shape_arguments(p)
     p.add_argument(
         "--data-dir", default=None, help="TFDS data folder (default ~/tensorflow_datasets)"
     )
@@ -645,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="NAME=VALUE",
                    help="a model option (repeatable); see jaxnn models")  # fmt: skip
     p.add_argument("--width", type=float, default=1.0, help="convolutional models' multiplier")
+    add_input_shape_arguments(p)
     p.add_argument("--layers", default=None, help="MLP layer_dims (default n_x,64,C)")
     per_model = "default: the model's (jaxnn models)"
     p.add_argument("--hidden", default=None, help=per_model)

@@ -307,7 +307,11 @@ def random_problem(key: Array, layer_dims, output: str, m: int, dtype=jnp.float3
 
 # the sizes ``jaxnn gradcheck --model NAME`` checks at by default: (input_shape, width)
 GRADCHECK_SIZES = {"lenet5": ((28, 28, 1), 1.0), "alexnet": ((67, 67, 3), 1 / 16),
-                   "vgg16": ((32, 32, 3), 1 / 16)}  # fmt: skip
+                   "vgg16": ((32, 32, 3), 1 / 16), "lenet5_1998": ((32, 32, 1), 1.0),
+                   "alexnet_2012": ((67, 67, 3), 1 / 16), "vgg11": ((32, 32, 3), 1 / 16),
+                   "vgg13": ((32, 32, 3), 1 / 16), "vgg19": ((32, 32, 3), 1 / 16)}  # fmt: skip
+# fixed by the paper: the squashing function and the RBF output (not --hidden / --output)
+PAPER_FIXED = {"lenet5_1998": ("hidden", "output", "width")}
 GRADCHECK_SIZES.update({f"{kind}{depth}": ((8, 8, 3), 1 / 4) for kind in ("resnet", "plain")
                         for depth in (20, 32, 44, 56, 110)})  # fmt: skip
 # the other families: (input_shape, num_outputs, options) ``jaxnn gradcheck --model NAME``
@@ -437,14 +441,27 @@ def check_model(
     key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))
     if model in models.IMAGE_MODELS:
         default_shape, default_width = GRADCHECK_SIZES[model]
-        net = models.build(model, input_shape or default_shape, num_classes, hidden=hidden,
-                           output=output, width=width or default_width)  # fmt: skip
+        settings = {"hidden": hidden, "output": output, "width": width or default_width}
+        for name in PAPER_FIXED.get(model, ()):
+            del settings[name]
+        net = models.build(model, input_shape or default_shape, num_classes, **settings)
+        targets = net.output.replace("rbf", "softmax")  # the RBF output reads one-hot labels
 
         def make():
             key_x, key_y = jax.random.split(key_data)
             X = jax.random.normal(key_x, net.batch_shape(m), jnp.float64)
-            _, Y = random_problem(key_y, (1, net.num_outputs), output, m, jnp.float64)
+            _, Y = random_problem(key_y, (1, net.num_outputs), targets, m, jnp.float64)
             return _biases_off_zero(net.init(key_params, jnp.float64)), (X, Y)
+
+        if net.stochastic:  # dropout: one fixed mask, so that the cost is one function
+            key_mask = jax.random.fold_in(key_data, 1)
+
+            def fixed_mask_checks(params, data):
+                return models.checks(net, params, *data, l2, key_mask)
+
+            report = _at_point(make, x64, fixed_mask_checks, max_per_leaf=max_per_leaf, seed=seed)
+            return report._replace(sizes={"dropout": "one fixed mask (the same key in every "
+                                                     "cost evaluation)"})  # fmt: skip
 
         def costs_at(params, data):
             return [lambda p: net.cost(p, *data, l2)]

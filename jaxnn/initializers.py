@@ -40,6 +40,13 @@ def small_normal(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=Non
     return 0.01 * jax.random.normal(key, shape, dtype)
 
 
+def lecun98_uniform(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
+    """W ~ U[−2.4/F, 2.4/F], F = fan_in (LeCun et al. 1998, Appendix A: keeps the weighted
+    sums of LeNet-5's squashed units in the squashing function's range of largest gain)."""
+    fan_out, fan_in = _fans(shape, fans)
+    return jax.random.uniform(key, shape, dtype, minval=-2.4 / fan_in, maxval=2.4 / fan_in)
+
+
 def zeros(key: Array, shape: tuple[int, ...], dtype=jnp.float32, fans=None) -> Array:
     """All zeros: the bias initializer. For weights it keeps hidden units symmetric."""
     del key, fans
@@ -50,6 +57,7 @@ SCHEMES = {
     "glorot": glorot_uniform,
     "he": he_normal,
     "small": small_normal,
+    "lecun98": lecun98_uniform,
     "zeros": zeros,
 }
 

@@ -47,6 +47,8 @@ class TrainConfig:
     options: dict = dataclasses.field(default_factory=dict)  # the model's own (--option K=V)
     layers: tuple[int, ...] | None = None  # MLP only; None: [n_x, 64, C]
     width: float = 1.0  # convolutional models: channel / hidden-unit multiplier
+    input_shape: tuple[int, ...] | None = None  # image models: build for (H, W, C), pad to it
+    resize: bool = False  # ... or resize the data's images to it (jaxnn.models.input_adapter)
     hidden: str = "relu"
     output: str = "softmax"
     batch_size: int = 200
@@ -110,6 +112,9 @@ class TrainConfig:
         if self.model != "mlp" and self.layers is not None:
             raise ConfigError(f"--layers sets the MLP's sizes; {self.model} has its own "
                               "(scale it with --width)")  # fmt: skip
+        if self.model not in models.IMAGE_MODELS and (self.input_shape or self.resize):
+            raise ConfigError(f"--input-shape and --resize fit images to a convolutional "
+                              f"model; {self.model} reads the data as they are")  # fmt: skip
         if self.model not in models.IMAGE_MODELS and self.width != 1.0:
             raise ConfigError(f"--width scales convolutional models; {self.model} takes "
                               "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
@@ -141,12 +146,27 @@ def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
                             layers=config.layers, hidden=config.hidden, output=config.output,
                             init=config.init, **config.options)  # fmt: skip
     if layout == "images":
-        return models.build(config.model, shapes.input_shape(0), shapes.num_classes,
-                            hidden=config.hidden, output=config.output, init=config.init,
-                            width=config.width, **config.options)  # fmt: skip
+        return _image_model(config, shapes)
     shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
     return models.build(config.model, shape, shapes.num_classes,
                         **_shared_settings(config), **config.options)  # fmt: skip
+
+
+def _image_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
+    """A convolutional model at ``--input-shape`` (default: the data's), with the data padded
+    or resized to it in the step. Flags left at their defaults keep the builder's own (the
+    papers' networks: LeNet-5 1998's squashing function and RBF output)."""
+    from jaxnn.models import input_adapter
+
+    data_shape = shapes.input_shape(0)
+    shape = tuple(config.input_shape or data_shape)
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    settings = {name: getattr(config, name) for name in ("hidden", "output", "init", "width")
+                if getattr(config, name) != defaults[name]}  # fmt: skip
+    model = models.build(config.model, shape, shapes.num_classes, **settings, **config.options)
+    if shape != tuple(data_shape) or config.resize:
+        model = input_adapter.adapt(model, data_shape, config.resize)
+    return model
 
 
 def _shared_settings(config: TrainConfig) -> dict:
@@ -289,7 +309,8 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
-RESUME_KEYS = ("dataset", "model", "options", "width", "hidden", "output", "batch_size", "lr",
+RESUME_KEYS = ("dataset", "model", "options", "width", "input_shape", "resize", "hidden", "output",
+               "batch_size", "lr",
                "optimizer", "clip_norm", "beta1", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
@@ -305,7 +326,7 @@ def _check_same_run(path: str, config: TrainConfig, dims: list[int] | None) -> N
         f"--{key.replace('_', '-')} {saved.get(key)} -> {current[key]}"
         for key in (*RESUME_KEYS, "layers")
         if key in saved and saved[key] != current[key] and not (
-            key == "layers" and None not in (saved[key], current[key])
+            key in ("layers", "input_shape") and None not in (saved[key], current[key])
             and list(saved[key]) == list(current[key])
         )
     ]  # fmt: skip

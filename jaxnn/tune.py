@@ -35,8 +35,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be ≥ 1; got {args.batch_size}")
-    shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT[args.model]
-    classes = 10 if args.model == "lenet5" else 1000
+    shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT.get(args.model, (32, 32, 3))
+    classes = convnet.DEFAULT_CLASSES.get(args.model, 10)
     model = models.build(args.model, shape, classes, width=args.width)
     autotune.REMEASURE = args.remeasure
     params = jax.eval_shape(model.init, jax.random.PRNGKey(0))

@@ -21,7 +21,8 @@ def small(name: str, settings: dict) -> models.Model:
     """Model ``name`` at the small size its gradient check uses, with the defaults'
     hidden/output where its builder takes them."""
     accepted = models.option_names(name)
-    shared = {k: settings[k] for k in ("hidden", "output") if k in accepted}
+    fixed = gradcheck.PAPER_FIXED.get(name, ())  # the paper's own (LeNet-5 1998's RBF output)
+    shared = {k: settings[k] for k in ("hidden", "output") if k in accepted and k not in fixed}
     if name == "mlp":
         return models.build("mlp", (6,), 3, layers=[6, 5, 3], **shared)
     if name in gradcheck.GRADCHECK_SIZES:

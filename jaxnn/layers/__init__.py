@@ -10,6 +10,7 @@ module, as plain functions:
     forward(params, A_prev) -> (A, cache)
     backward(params, cache, dA, need_dA_prev) -> (dA_prev, dparams)
     macs(in_shape) -> multiply-adds per example          (conv and dense; 0 elsewhere)
+    stochastic: forward takes a third argument, the step's key (None: evaluation)
 
 A layer with *state* (batch norm's running statistics: not learned, not updated by the
 optimizer) adds two functions; ``forward``/``backward`` are then its training mode:
@@ -60,6 +61,10 @@ class Layer(NamedTuple):
     macs: Callable[[tuple], int]
     init_state: Callable[[tuple, Any], dict] | None = None  # layers with state (batch norm)
     forward_state: Callable[[dict, dict, Array, bool], tuple[Array, Any, dict]] | None = None
+
+    # stochastic layers (dropout): ``forward(params, A_prev, key)``; ``key=None`` is
+    # evaluation (deterministic), a key is a training step's (``jaxnn.layers.sequential``)
+    stochastic: bool = False
 
 
 def _no_params(key, in_shape, dtype) -> dict:

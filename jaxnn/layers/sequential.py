@@ -48,11 +48,21 @@ def init(layers: Layers, key: Array, input_shape: tuple, dtype) -> dict:
     return params
 
 
-def forward(layers: Layers, params: dict, X: Array) -> tuple[Array, list]:
-    """``A[L]`` and the caches of every layer."""
+def _apply(layer, params: dict, A: Array, key, index: int):
+    """One layer's forward; a stochastic layer (dropout) gets ``fold_in(key, index)`` — its
+    own key of the step — or ``None`` (evaluation) when ``key`` is None."""
+    if not layer.stochastic:
+        return layer.forward(params, A)
+    return layer.forward(params, A, None if key is None else jax.random.fold_in(key, index))
+
+
+def forward(layers: Layers, params: dict, X: Array, key: Array | None = None
+            ) -> tuple[Array, list]:  # fmt: skip
+    """``A[L]`` and the caches of every layer. ``key``: a training step's key for the
+    stochastic layers (dropout); ``None`` evaluates them deterministically."""
     caches, A = [], X
-    for name, layer in layers:
-        A, cache = layer.forward(params.get(name, {}), A)
+    for index, (name, layer) in enumerate(layers):
+        A, cache = _apply(layer, params.get(name, {}), A, key, index)
         caches.append(cache)
     return A, caches
 
@@ -90,12 +100,18 @@ def forward_state(
 
 
 def activations(layers: Layers, params: dict, X: Array) -> list[tuple[str, Array]]:
-    """Every layer's output, by name: what the feature-map pictures show."""
+    """Every layer's output, by name: what the feature-map pictures show (evaluation:
+    stochastic layers are deterministic)."""
     out, A = [], X
-    for name, layer in layers:
-        A, _ = layer.forward(params.get(name, {}), A)
+    for index, (name, layer) in enumerate(layers):
+        A, _ = _apply(layer, params.get(name, {}), A, None, index)
         out.append((name, A))
     return out
+
+
+def stochastic(layers: Layers) -> bool:
+    """Whether any layer draws noise in training (the model then takes a step's key)."""
+    return any(layer.stochastic for _, layer in layers)
 
 
 def backward(layers: Layers, params: dict, caches: list, dA: Array) -> dict:
