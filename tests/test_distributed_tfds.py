@@ -15,7 +15,8 @@ from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
 from test_stream_families import assert_params_close
 
 from jaxnn import checkpoint
-from jaxnn.run import TrainConfig, train_and_evaluate
+from jaxnn.models import defaults
+from jaxnn.run import train_and_evaluate
 
 FAMILY_ARGS = {
     "mlp": ["--layers", "784,16,10"],
@@ -36,9 +37,12 @@ def args_for(data_dir, family="mlp", epochs=1, *extra):
 
 
 def single(data_dir, out, family="mlp", epochs=1, **changes):
-    config = TrainConfig(dataset="mnist", data_dir=data_dir, batch_size=16, lr=0.05, seed=1,
-                         epochs=epochs, checkpoint_secs=0, **FAMILY_CONFIG[family],
-                         **changes)  # fmt: skip
+    """The same run in one process, with the model's defaults for what the command line
+    leaves out (``jaxnn train`` uses them too: momentum for LeNet-5, Adam for the LSTM)."""
+    settings = {"model": "mlp", **FAMILY_CONFIG[family]}
+    config = defaults.train_config(settings.pop("model"), "mnist", data_dir=data_dir,
+                                   batch_size=16, lr=0.05, seed=1, epochs=epochs,
+                                   checkpoint_secs=0, **settings, **changes)  # fmt: skip
     return train_and_evaluate(config, str(out), progress=False)
 
 
