@@ -76,6 +76,19 @@ def _dense_dropped_bias_gradient():
     return mock.patch.object(dense_ops, "dense_backward", dense_backward)
 
 
+@contextlib.contextmanager
+def _every_max_pool_backward(max_pool_backward):
+    """The max-pool backward replaced in every form a layer may use: the fixed
+    ``max_pool_backward`` and each measured form of ``pool.BACKWARD_FORMS["max"]`` (the
+    default "auto" layers pick one of those)."""
+    forms = pool_ops.BACKWARD_FORMS["max"]
+    with (
+        mock.patch.object(pool_ops, "max_pool_backward", max_pool_backward),
+        mock.patch.dict(forms, dict.fromkeys(forms, max_pool_backward)),
+    ):
+        yield
+
+
 def _conv_unflipped_kernel():
     real = conv_ops.conv_backward
 
@@ -86,7 +99,9 @@ def _conv_unflipped_kernel():
         flipped = cache._replace(W=cache.W[::-1, ::-1])  # the kernel not rotated by 180°
         return real(dZ, flipped, True)[0], dW, db
 
-    return mock.patch.dict(layers.BACKWARDS, {"fast": conv_backward})
+    # every conv layer's backward: the fixed form ("fast") and the measured one ("auto",
+    # the default, which otherwise picks dW and dA_prev forms of jaxnn.layers.conv)
+    return mock.patch.dict(layers.BACKWARDS, {"fast": conv_backward, "auto": conv_backward})
 
 
 def _pool_to_window_corner():
@@ -98,7 +113,7 @@ def _pool_to_window_corner():
             :, 0 : (n_H - 1) * stride + 1 : stride, 0 : (n_W - 1) * stride + 1 : stride
         ].add(dA)
 
-    return mock.patch.object(pool_ops, "max_pool_backward", max_pool_backward)
+    return _every_max_pool_backward(max_pool_backward)
 
 
 def _lstm_dropped_output_path():
@@ -242,7 +257,7 @@ def tie_to_last_maximum():
         flipped = cache._replace(A_prev=cache.A_prev[:, ::-1, ::-1])
         return real(dA[:, ::-1, ::-1], flipped)[:, ::-1, ::-1]
 
-    return mock.patch.object(pool_ops, "max_pool_backward", max_pool_backward)
+    return _every_max_pool_backward(max_pool_backward)
 
 
 def patched(mutation: Mutation):
