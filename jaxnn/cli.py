@@ -130,13 +130,13 @@ def print_gradcheck_summary(x64: bool = True) -> bool:
     rows, ok = gradcheck_summary(x64)
     print(f"Gradient check, {'float64' if x64 else 'float32'}: worst relative error per model")
     print(
-        f"{'model':<9}{'hidden':<11}{'output':<9}{'L':>2} "
+        f"{'model':<12}{'hidden':<11}{'output':<9}{'L':>2} "
         f"{'hand~auto':>10}{'hand~num':>10}{'auto~num':>10}  ok"
     )
     for model, hidden, output, depth, report in rows:
         worst = report.worst
         print(
-            f"{model:<9}{hidden:<11}{output:<9}{depth:>2} "
+            f"{model:<12}{hidden:<11}{output:<9}{depth:>2} "
             f"{worst['hand_vs_autodiff']:>10.1e}{worst['hand_vs_numeric']:>10.1e}"
             f"{worst['autodiff_vs_numeric']:>10.1e}  {'yes' if report.ok else 'NO'}"
         )
