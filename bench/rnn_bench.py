@@ -14,9 +14,7 @@ Usage: python bench/rnn_bench.py [--rounds 3] [--dataset mnist --manual-dir DIR]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
@@ -24,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from timing import jaxnn_epoch, median_rows
+from timing import jaxnn_epoch, median_rows, write_result
 
 from jaxnn import data, models, train
 
@@ -118,24 +116,12 @@ def main() -> None:
         print(f"round {index + 1}: " + ", ".join(f"{name} {row['epoch_seconds']:.2f}s"
                                                 for name, row in rounds[-1].items()))  # fmt: skip
     rows = median_rows(rounds, "epoch_seconds")
-    device = jax.devices()[0]
-    result = {
-        "what": f"one LSTM epoch of row-by-row {args.dataset} (28 steps x 28, hidden {HIDDEN},"
-                f" batch {BATCH}, Adam {LR}), median of {args.rounds} interleaved rounds",
-        "jax_device": f"{device.platform}: {device.device_kind}",
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "versions": {"jax": jax.__version__, "torch": __import__("torch").__version__
-                     if have_torch else None},
-        "results": rows,
-    }  # fmt: skip
-    if "pytorch eager" in rows:
-        torch_seconds = rows["pytorch eager"]["epoch_seconds"]
-        result["speed_vs_pytorch"] = {name: torch_seconds / row["epoch_seconds"]
-                                      for name, row in rows.items()}  # fmt: skip
-    with open(args.out, "w") as file:
-        json.dump(result, file, indent=2)
-        file.write("\n")
-    print(json.dumps(result, indent=2))
+    write_result(
+        args.out,
+        f"one LSTM epoch of row-by-row {args.dataset} (28 steps x 28, hidden {HIDDEN}, batch "
+        f"{BATCH}, Adam {LR}), median of {args.rounds} interleaved rounds",
+        rows, "epoch_seconds", have_torch,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

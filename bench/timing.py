@@ -3,6 +3,9 @@ compilation, and the medians of interleaved rounds."""
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
 import time
 
@@ -32,3 +35,29 @@ def median_rows(rounds: list[dict], key: str) -> dict:
         values = [r[name][key] for r in rounds]
         rows[name] = {**rounds[-1][name], key: statistics.median(values), f"{key}_all": values}
     return rows
+
+
+def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -> dict:
+    """The benchmark's JSON (what was timed, the device, machine and versions, the median
+    ``rows``, and each row's speed relative to PyTorch eager's ``key`` time when it ran),
+    written to ``path`` and printed."""
+    import jax
+
+    device = jax.devices()[0]
+    result = {
+        "what": what,
+        "jax_device": f"{device.platform}: {device.device_kind}",
+        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "versions": {"jax": jax.__version__, "torch": __import__("torch").__version__
+                     if have_torch else None},
+        "results": rows,
+    }  # fmt: skip
+    if "pytorch eager" in rows:
+        torch_seconds = rows["pytorch eager"][key]
+        result["speed_vs_pytorch"] = {name: torch_seconds / row[key]
+                                      for name, row in rows.items()}  # fmt: skip
+    with open(path, "w") as file:
+        json.dump(result, file, indent=2)
+        file.write("\n")
+    print(json.dumps(result, indent=2))
+    return result

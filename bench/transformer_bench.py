@@ -14,9 +14,7 @@ Usage: python bench/transformer_bench.py [--rounds 5] [--steps 20]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ import time
 import jax
 import numpy as np
 import optax
+from timing import write_result
 
 from jaxnn import models, train
 
@@ -170,26 +169,13 @@ def main() -> dict:
     rows = {name: {"step_seconds": statistics.median(values), "step_seconds_all": values,
                    "first_cost": first[name], "compile_seconds": compile_seconds[name]}
             for name, values in rounds.items()}  # fmt: skip
-    device = jax.devices()[0]
-    result = {
-        "what": f"one Transformer training step (T {T}, vocab {VOCAB}, {LAYERS} blocks, d_model "
-                f"{D_MODEL}, {HEADS} heads, d_ff {D_FF}, batch {BATCH}, Adam {LR}), median "
-                f"over {args.rounds} interleaved rounds of {args.steps} steps",
-        "jax_device": f"{device.platform}: {device.device_kind}",
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "versions": {"jax": jax.__version__, "torch": __import__("torch").__version__
-                     if have_torch else None},
-        "results": rows,
-    }  # fmt: skip
-    if have_torch:
-        torch_seconds = rows["pytorch eager"]["step_seconds"]
-        result["speed_vs_pytorch"] = {name: torch_seconds / row["step_seconds"]
-                                      for name, row in rows.items()}  # fmt: skip
-    with open(args.out, "w") as file:
-        json.dump(result, file, indent=2)
-        file.write("\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return write_result(
+        args.out,
+        f"one Transformer training step (T {T}, vocab {VOCAB}, {LAYERS} blocks, d_model "
+        f"{D_MODEL}, {HEADS} heads, d_ff {D_FF}, batch {BATCH}, Adam {LR}), median over "
+        f"{args.rounds} interleaved rounds of {args.steps} steps",
+        rows, "step_seconds", have_torch,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
