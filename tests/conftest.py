@@ -36,6 +36,21 @@ if os.environ.get("PYTEST_XDIST_WORKER") or "JAXNN_COMPILATION_CACHE" not in os.
     os.environ["JAXNN_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="jaxnn-xla-")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_disk_cache_in_the_test_process():
+    """The CLI run in-process (``cli.main``) would turn the disk cache on for the rest of the
+    worker's tests: every later compile, thousands of them, serialized and written. That costs
+    time, and one such write segfaulted inside jaxlib 0.10.2's ``executable.serialize()`` on
+    CI (not reproduced). Subprocesses keep the cache (the variable above);
+    tests/test_compilation_cache.py checks ``enable`` itself in subprocesses."""
+    from jaxnn import compilation_cache
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(compilation_cache, "enable", lambda path=None: None)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def x64():
     """Run the test with float64 enabled; restored afterwards even if the test fails."""
