@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxnn import (
     checkpoint,
+    chunked_epoch,
     data,
     distributed,
     divergence,
@@ -241,7 +242,8 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
     init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
         shapes, model, per_epoch, optimizer, init_opt_state,
-        train.make_epoch(step, shapes.m_train, config.batch_size, mesh, model.example_axis),
+        chunked_epoch.ChunkedEpoch(step, shapes.m_train, config.batch_size, mesh,
+                                   model.example_axis),  # the bar moves inside an epoch
         train.make_metrics(model, config.l2, rows=True),
         train.replicate(model.init(key_init), mesh),
     )  # fmt: skip
@@ -540,6 +542,9 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
                desc=label, unit="epoch", disable=not (progress and distributed.is_writer()),
                file=sys.stderr)  # fmt: skip
+    # the steps inside the epoch, with their ETA; every process cuts its epochs the same way
+    # (each chunk is a program with collectives), only the writer shows them
+    steps = _StepsBar(plan.per_epoch, progress and distributed.is_writer())
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
@@ -555,8 +560,9 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             order = train.epoch_order(key_data, epoch, m)
             new_params, new_opt_state, costs = epoch_fn(
                 params, opt_state, order, arrays.X_rows, arrays.Y_rows,
-                train.epoch_key(key_data, epoch),
+                train.epoch_key(key_data, epoch), progress=steps.moved_to if progress else None,
             )  # fmt: skip
+            steps.reset()
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0
             initial_cost = divergence.initial_cost(history, costs)
@@ -596,6 +602,36 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
         raise
     bar.close()
     return params, history, saver
+
+
+class _StepsBar:
+    """A second progress bar under the epochs' one: the minibatch steps of the epoch in
+    progress and its ETA (``ChunkedEpoch`` and ``StreamedEpoch`` report them), cleared when
+    the epoch ends. Shown only after the epoch has run for ``AFTER_SECONDS``: quick epochs
+    never flash one."""
+
+    AFTER_SECONDS = 2.0
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled
+        self.bar, self.started = None, time.perf_counter()
+
+    def moved_to(self, steps: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.started < self.AFTER_SECONDS:
+                return
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, unit="step", leave=False, position=1,
+                            desc="  steps", file=sys.stderr)  # fmt: skip
+        self.bar.update(steps - self.bar.n)
+
+    def reset(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.started = None, time.perf_counter()
 
 
 def _named(metrics: dict, split: str) -> dict:

@@ -205,7 +205,9 @@ class StreamedEpoch:
             return jax.make_array_from_process_local_data(sharding, A)
         return jax.device_put(A, sharding)
 
-    def __call__(self, params, opt_state, order, source: Source, _=None, key=None):
+    def __call__(self, params, opt_state, order, source: Source, _=None, key=None,
+                 progress=None):  # fmt: skip
+        """``progress(steps_done)``, when given, is called about every half second."""
         import grain
 
         processes = jax.process_count()
@@ -214,6 +216,7 @@ class StreamedEpoch:
                   .to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
                                                      prefetch_buffer_size=PREFETCH)))  # fmt: skip
         costs, wait, start = [], 0.0, time.perf_counter()
+        reported = start
         iterator = iter(loader)
         for i, indices in enumerate(batches):
             before = time.perf_counter()
@@ -225,6 +228,9 @@ class StreamedEpoch:
             params, opt_state, J = self._step(params, opt_state, self._put(X_rows, whole),
                                               self._put(Y_rows, whole), step_key)  # fmt: skip
             costs.append(J)
+            if progress is not None and time.perf_counter() - reported >= 0.5:
+                reported = time.perf_counter()
+                progress(i + 1)
         costs = jnp.stack(costs)
         costs.block_until_ready()
         self.stats = {"seconds": time.perf_counter() - start, "data_wait": wait}
