@@ -15,6 +15,9 @@ def test_versions_are_the_installed_ones():
         assert found[name] == metadata.version(name), name
     assert found["jax"] == jax.__version__
     assert found["python"].count(".") == 2 and found["platform"] and found["cpu"]
+    assert (
+        found["cpu_simd"] == "unknown" or "avx" in found["cpu_simd"] or "asimd" in found["cpu_simd"]
+    )
     assert all(isinstance(value, str) and value for value in found.values())
     json.dumps(found)
 
