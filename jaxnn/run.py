@@ -374,6 +374,10 @@ def train_and_evaluate(
 
 def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progress: bool) -> dict:
     ckpt_dir = _prepare_out_dir(out_dir, resume)
+    from jaxnn.layers import autotune
+
+    if resume:  # the forms the run was built with: the same programs, bitwise the same steps
+        autotune.use_run_file(out_dir)
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
@@ -396,6 +400,8 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         like = (arrays.X_sub, arrays.Y_sub) if streamed else (arrays.X_rows, arrays.Y_rows)
         compiled = _compile(plan, (params, opt_state, *like))
     epoch_fn, evaluations, compile_seconds = compiled
+    if distributed.is_writer():
+        autotune.write_run_file(out_dir)  # the forms measured for this run's programs
 
     def evaluate(params, X, Y) -> dict[str, float]:
         if isinstance(X, stream.Source):  # the whole streamed training set, in chunks

@@ -2,6 +2,7 @@
 from the cache file (nothing measured the second time); a corrupt or foreign cache file, or an
 entry naming a form that does not exist, is ignored with a warning and measured again."""
 
+import dataclasses
 import json
 
 import jax
@@ -148,3 +149,53 @@ def test_large_batches_are_timed_at_the_capped_batch(tune_file, monkeypatch):
         autotune.pool_forms("forward", "max", (m, 32, 32, 2), 2, 2, jnp.float32)
     assert seen == [(autotune.MAX_TIMED_BATCH, 32, 32, 2)]  # the second: the same key
     assert f"A {autotune.MAX_TIMED_BATCH}x32x32x2" in autotune.records()[0].key
+
+
+def test_a_run_folder_keeps_its_forms_for_resume(tune_file, monkeypatch, tmp_path):
+    """The run's choices go to RUN_FILE; a later process (resume) takes them over the cache
+    file and over measuring, so it builds the run's programs again."""
+    monkeypatch.setattr(autotune, "time_candidates",
+                        lambda c, a: {"slow": 0.002, "fast": 0.001})  # fmt: skip
+    assert _choose() == "fast"
+    autotune.write_run_file(str(tmp_path))
+    recorded = json.loads((tmp_path / autotune.RUN_FILE).read_text())["choices"]
+    ((key, entry),) = recorded.items()
+    assert entry["form"] == "fast"
+    # another machine, where the cache (and a measurement) would pick the other form
+    autotune.clear()
+    monkeypatch.setattr(autotune, "time_candidates",
+                        lambda c, a: {"slow": 0.001, "fast": 0.002})  # fmt: skip
+    assert _choose("another part") == "slow"  # measured here: this machine prefers slow
+    entry["form"] = "fast"
+    assert autotune.use_run_file(str(tmp_path)) == 1
+    monkeypatch.setattr(autotune, "time_candidates", pytest.fail)
+    assert _choose() == "fast"
+    assert [r.source for r in autotune.records() if r.key == key] == ["run folder"]
+
+
+def test_a_run_file_naming_an_unknown_form_is_chosen_again(tune_file, monkeypatch, tmp_path):
+    (tmp_path / autotune.RUN_FILE).write_text(json.dumps({"version": autotune.FILE_VERSION,
+        "choices": {f"{autotune.device_kind()}|jax {jax.__version__}|test part":
+                    {"form": "no such form", "seconds": {}}}}))  # fmt: skip
+    assert autotune.use_run_file(str(tmp_path)) == 1
+    monkeypatch.setattr(autotune, "time_candidates",
+                        lambda c, a: {"slow": 0.002, "fast": 0.001})  # fmt: skip
+    assert _choose() == "fast"
+    (tmp_path / autotune.RUN_FILE).write_text("{not json")
+    with pytest.warns(UserWarning, match="ignoring"):
+        assert autotune.use_run_file(str(tmp_path)) == 0
+
+
+def test_train_records_the_forms_and_resume_uses_them(tune_file, tmp_path, digits16):
+    from jaxnn.run import TrainConfig, train_and_evaluate
+
+    config = TrainConfig(dataset=digits16, model="lenet5", width=0.5, batch_size=256, epochs=1,
+                         checkpoint_secs=0)  # fmt: skip
+    train_and_evaluate(config, str(tmp_path / "run"), progress=False)
+    recorded = json.loads((tmp_path / "run" / autotune.RUN_FILE).read_text())["choices"]
+    assert recorded and all("|" in key for key in recorded)
+    autotune.clear()
+    train_and_evaluate(dataclasses.replace(config, epochs=2), str(tmp_path / "run"),
+                       resume=True, progress=False)  # fmt: skip
+    sources = {r.key: r.source for r in autotune.records()}
+    assert {sources[key] for key in recorded} == {"run folder"}

@@ -10,6 +10,8 @@ built with ``backward="auto"`` (the default of the conv nets) times every applic
 each part the first time it is traced for a shape, keeps the fastest, and remembers it:
 
 * in this process (``records()`` lists every choice with each candidate's median time);
+* in each run folder (``autotune.json``): ``--resume`` builds its programs with the run's
+  own forms, so it continues bitwise even where a measurement would now pick another form;
 * on disk, in a JSON file beside XLA's compilation cache (``cache_path()``:
   ``$JAXNN_TUNE_CACHE`` if set, ``off`` for none; else ``<compilation cache folder>-tune.json``,
   ``~/.cache/jaxnn/xla-tune.json`` by default), keyed by the device kind, the JAX version,
@@ -186,7 +188,7 @@ def choose(
     file, ``fallback`` when ``work`` < ``MIN_WORK`` or only one candidate applies, or
     measured now (and saved)."""
     key = f"{device_kind()}|jax {jax.__version__}|{key}"
-    if key in _records:
+    if key in _records and _records[key].choice in candidates:
         return _records[key].choice
     if work < MIN_WORK or len(candidates) == 1:
         _records[key] = Record(key, fallback, {}, "not timed (small)")
@@ -205,6 +207,32 @@ def choose(
              time.perf_counter() - start)  # fmt: skip
     save(path, key, choice, seconds)
     return choice
+
+
+RUN_FILE = "autotune.json"  # in a run folder: the forms the run's programs were built with
+
+
+def write_run_file(out_dir: str) -> None:
+    """Record this process's choices in ``out_dir`` (``jaxnn.run`` does, after compiling), so
+    that ``--resume`` builds the same programs, on this machine or another of the same device
+    kind and JAX version, and continues bitwise (``use_run_file``)."""
+    from jaxnn import safe_write
+
+    choices = {r.key: {"form": r.choice, "seconds": r.seconds, "source": r.source}
+               for r in records()}  # fmt: skip
+    if choices:
+        safe_write.write_json(os.path.join(out_dir, RUN_FILE),
+                              {"version": FILE_VERSION, "choices": choices})  # fmt: skip
+
+
+def use_run_file(out_dir: str) -> int:
+    """Take the forms a run folder recorded (``write_run_file``) instead of measuring or
+    reading the cache; returns how many. An unreadable file is warned about and ignored
+    (the forms are chosen again: the result is the same up to float rounding)."""
+    entries = load(os.path.join(out_dir, RUN_FILE))
+    for key, entry in entries.items():
+        _records[key] = Record(key, entry["form"], dict(entry["seconds"]), "run folder")
+    return len(entries)
 
 
 def describe(shape) -> str:
