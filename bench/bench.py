@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import data, mlp, train
+from jaxnn import data, mlp, provenance, train
 
 LAYERS = (784, 500, 10)
 BATCH, LR = 200, 0.1
@@ -279,6 +279,7 @@ def main() -> None:
                     "cpus": os.cpu_count(), "device": str(jax.devices()[0].device_kind),
                     "jax": jax.__version__, "numpy": np.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "versions": provenance.versions(),  # the CPU and its vector flags with the rest
     }  # fmt: skip
     with open(args.out, "w") as file:
         json.dump(report, file, indent=2)

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 from timing import jaxnn_epoch, median_rows
 
-from jaxnn import data, models, train
+from jaxnn import data, models, provenance, train
 
 BATCH, LR = 200, 0.05
 
@@ -254,7 +254,8 @@ def main() -> None:
 
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "device": str(jax.devices()[0].device_kind), "jax": jax.__version__},
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": args.rounds}  # fmt: skip
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": args.rounds,
+              "versions": provenance.versions()}  # fmt: skip
     rates = []
     if "lenet5" not in skip:
         ds = data.load("fashion_mnist")

@@ -9,7 +9,7 @@ import platform
 import statistics
 import time
 
-from jaxnn import train
+from jaxnn import provenance, train
 
 
 def jaxnn_epoch(model, grads, params, X_rows, Y_rows, order, optimizer, batch_size):
@@ -48,8 +48,8 @@ def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -
         "what": what,
         "jax_device": f"{device.platform}: {device.device_kind}",
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "versions": {"jax": jax.__version__, "torch": __import__("torch").__version__
-                     if have_torch else None},
+        "versions": {**provenance.versions(), "torch": __import__("torch").__version__
+                     if have_torch else None},  # with the CPU's vector flags (cpu_simd)
         "results": rows,
     }  # fmt: skip
     if "pytorch eager" in rows:
