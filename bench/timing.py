@@ -51,6 +51,7 @@ def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -
         "versions": {**provenance.versions(), "torch": __import__("torch").__version__
                      if have_torch else None},  # with the CPU's vector flags (cpu_simd)
         "results": rows,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }  # fmt: skip
     if "pytorch eager" in rows:
         torch_seconds = rows["pytorch eager"][key]
