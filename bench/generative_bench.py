@@ -34,6 +34,7 @@ Usage: python bench/generative_bench.py [--rounds 3] [--m 60000] [--models autoe
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -67,25 +68,23 @@ def batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _draw(kind: str, rows: int, m: int, key, i):
+    """Step ``i``'s noise from ``fold_in(key, i)`` split in two, as the models draw it."""
+    k1, k2 = jax.random.split(jax.random.fold_in(key, i))
+    first = (jax.random.uniform(k1, (N_X, m), jnp.float32) if kind == "vae"
+             else jax.random.normal(k1, (rows, m), jnp.float32))  # fmt: skip
+    return first, jax.random.normal(k2, (rows, m), jnp.float32)
+
+
 def jax_noise(model, key, steps: list[np.ndarray]) -> list[tuple]:
     """The noise jaxnn's compiled epoch draws at each step (step i: ``fold_in(key, i)``), as
     numpy arrays with one example per row: VAE ``(U, ε)`` — the uniforms of
     ``jax.random.bernoulli`` (x = [U < pixel]) and ε; GAN ``(z_D, z_G)``."""
-    o = model.options
-
-    @jax.jit
-    def draw(i, m):
-        k1, k2 = jax.random.split(jax.random.fold_in(key, i))
-        if model.name == "vae":
-            return (jax.random.uniform(k1, (N_X, m.shape[0]), jnp.float32),
-                    jax.random.normal(k2, (o["latent"], m.shape[0]), jnp.float32))  # fmt: skip
-        return (jax.random.normal(k1, (o["noise"], m.shape[0]), jnp.float32),
-                jax.random.normal(k2, (o["noise"], m.shape[0]), jnp.float32))  # fmt: skip
-
-    out = []
-    for i, index in enumerate(steps):
-        out.append(tuple(np.ascontiguousarray(np.asarray(a).T) for a in draw(i, index)))
-    return out
+    rows = model.options["latent" if model.name == "vae" else "noise"]
+    return [tuple(np.ascontiguousarray(np.asarray(a).T)
+                  for a in _draw(model.name, rows, len(index), key, i))
+            for i, index in enumerate(steps)]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- PyTorch
@@ -103,8 +102,8 @@ def torch_stack(stack_params: dict, hidden: str, last=None):
         W = np.asarray(stack_params[name]["W"])
         linear = torch.nn.Linear(W.shape[1], W.shape[0])
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.copy_(torch.from_numpy(np.asarray(stack_params[name]["b"])[:, 0]))
+            linear.weight.copy_(torch.tensor(W))
+            linear.bias.copy_(torch.tensor(np.asarray(stack_params[name]["b"])[:, 0]))
         layers.append(linear)
         if index < len(names) - 1:
             layers.append(activation[hidden]())
@@ -249,7 +248,7 @@ def family_round(name, ds, m, have_torch, evaluate_key) -> dict:
         torch.set_num_threads(os.cpu_count() or 1)
         steps = batches(np.asarray(order), batch)
         noise = jax_noise(model, key, steps) if model.stochastic else [() for _ in steps]
-        X_torch = torch.from_numpy(np.ascontiguousarray(np.asarray(X_rows)))
+        X_torch = torch.tensor(np.asarray(X_rows))
         trained, seconds, costs = torch_epoch(model, settings, params, X_torch, steps, noise)
         row = result(trained, seconds, 0.0, costs, reference)
         row["noise_draw_seconds"] = torch_noise_seconds(noise)
