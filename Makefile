@@ -89,6 +89,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep_bench.py
 	$(BIN)/python bench/conv_bench.py
 	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
+	$(BIN)/python bench/generative_bench.py
 
 # The convolutional and recurrent benches on a GPU: jax on XLA:GPU (the cuda12 extra) beside
 # PyTorch with cuDNN (benchmark mode on); needs a CUDA build of torch==2.13.0 installed in .venv
