@@ -20,7 +20,9 @@ the same noise as jaxnn: the VAE's binarisation uniforms and ε, and the GAN's t
 batches per step, are drawn with jaxnn's keys before the timer starts (jaxnn draws them
 inside its compiled epoch, so its time includes them; ``noise_draw_seconds`` in PyTorch's
 row is what ``torch.rand``/``torch.randn`` of the same shapes costs for one epoch, measured
-apart). Because the three start from the same weights and see the same data and noise,
+apart). PyTorch's timed epoch follows three untimed steps (``warm_up_seconds``: its thread
+pool and kernels set up), as jaxnn's compilation is timed apart (``compile_seconds``).
+Because the three start from the same weights and see the same data and noise,
 their per-step costs and final costs must agree to float32 rounding: each row reports its
 largest per-step cost difference from jaxnn (hand) and its final cost on the test split
 (every implementation's trained weights evaluated by the same jaxnn function, with one
@@ -45,10 +47,12 @@ import numpy as np
 from timing import jaxnn_epoch, median_rows, write_result
 
 from jaxnn import data, models, train
+from jaxnn.errors import JaxnnError
 from jaxnn.models import defaults
 
 FAMILIES = ("autoencoder", "vae", "gan")
 N_X = 784
+WARM_UP = 3  # untimed PyTorch steps before its timed epoch
 
 
 def setup(name: str, **options):
@@ -249,8 +253,13 @@ def family_round(name, ds, m, have_torch, evaluate_key) -> dict:
         steps = batches(np.asarray(order), batch)
         noise = jax_noise(model, key, steps) if model.stochastic else [() for _ in steps]
         X_torch = torch.tensor(np.asarray(X_rows))
+        # untimed, as jaxnn's compilation: PyTorch's first steps in a process set up its
+        # thread pool and kernels (seconds on a busy machine)
+        warm_up = torch_epoch(model, settings, params, X_torch, steps[:WARM_UP],
+                              noise[:WARM_UP])[1]  # fmt: skip
         trained, seconds, costs = torch_epoch(model, settings, params, X_torch, steps, noise)
         row = result(trained, seconds, 0.0, costs, reference)
+        row["warm_up_seconds"] = warm_up
         row["noise_draw_seconds"] = torch_noise_seconds(noise)
         out[f"{name}: pytorch eager"] = row
     return out
@@ -269,6 +278,14 @@ def load(dataset: str) -> dict:
             "X_test": np.asarray(ds.X_test, np.float32), "source": dataset}  # fmt: skip
 
 
+def describe(name: str) -> str:
+    """``autoencoder 784-256-32-256-784 (bce), adam lr 0.001, batch 128``."""
+    model, settings, _ = setup(name)
+    beta1 = f" β₁ {settings['beta1']:g}" if settings["beta1"] is not None else ""
+    return (f"{model.describe}, {model.options['hidden']} hidden, {settings['optimizer']} lr "
+            f"{settings['lr']:g}{beta1}, batch {settings['batch_size']}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -282,6 +299,8 @@ def main() -> None:
     unknown = sorted(set(names) - set(FAMILIES))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose among {', '.join(FAMILIES)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: run at least one round")
     try:
         import torch  # noqa: F401
 
@@ -289,7 +308,14 @@ def main() -> None:
     except ImportError:
         print("torch is not installed (pip install -e '.[bench]'): jaxnn only", file=sys.stderr)
         have_torch = False
-    ds = load(args.dataset)
+    batch = max(defaults.for_model(name, "fashion_mnist")["batch_size"] for name in names)
+    if args.m < batch:
+        parser.error(f"--m {args.m}: the models train with batches of up to {batch}; "
+                     f"use --m {batch} or more")  # fmt: skip
+    try:
+        ds = load(args.dataset)
+    except JaxnnError as error:  # e.g. no Fashion-MNIST here: one line, and the way out
+        raise SystemExit(f"generative_bench: {error} (or run with --dataset random)") from None
     m = min(args.m, ds["X_train"].shape[1])
     evaluate_key = jax.random.PRNGKey(2)
     rounds = []
@@ -305,8 +331,7 @@ def main() -> None:
         for label, row in rows.items():
             if torch_row is not None and label.startswith(f"{name}:"):
                 row["speed_vs_pytorch"] = torch_row["epoch_seconds"] / row["epoch_seconds"]
-    described = "; ".join(f"{name} {setup(name)[0].describe} ({defaults.describe(name)})"
-                          for name in names)  # fmt: skip
+    described = "; ".join(describe(name) for name in names)
     write_result(
         args.out,
         f"one training epoch of {m} {ds['source']} examples each: {described}; median of "

@@ -9,7 +9,7 @@ import platform
 import statistics
 import time
 
-from jaxnn import train
+from jaxnn import provenance, train
 
 
 def jaxnn_epoch(
@@ -43,9 +43,10 @@ def median_rows(rounds: list[dict], key: str) -> dict:
 
 
 def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -> dict:
-    """The benchmark's JSON (what was timed, the device, machine and versions, the median
-    ``rows``, and each row's speed relative to PyTorch eager's ``key`` time when it ran),
-    written to ``path`` and printed."""
+    """The benchmark's JSON (what was timed, the device, machine, versions with the CPU's
+    model and vector flags (``provenance.versions``), the median ``rows``, and each row's
+    speed relative to PyTorch eager's ``key`` time when it ran), written to ``path`` and
+    printed."""
     import jax
 
     device = jax.devices()[0]
@@ -53,7 +54,7 @@ def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -
         "what": what,
         "jax_device": f"{device.platform}: {device.device_kind}",
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "versions": {"jax": jax.__version__, "torch": __import__("torch").__version__
+        "versions": {**provenance.versions(), "torch": __import__("torch").__version__
                      if have_torch else None},
         "results": rows,
     }  # fmt: skip
