@@ -12,19 +12,24 @@ import time
 from jaxnn import provenance, train
 
 
-def jaxnn_epoch(model, grads, params, X_rows, Y_rows, order, optimizer, batch_size):
-    """One epoch of ``model`` (``grads``: hand or autodiff) with ``optimizer``:
-    ``(trained params, epoch seconds, compile seconds)``."""
-    step = train.make_step(train.make_cost_and_grads(grads, model=model), optimizer)
+def jaxnn_epoch(
+    model, grads, params, X_rows, Y_rows, order, optimizer, batch_size, key=None, costs=False
+):
+    """One epoch of ``model`` (``grads``: hand or autodiff) with ``optimizer`` through the
+    training path's step (``train.model_step``: a GAN's two players), ``key`` the epoch's key
+    of a model whose cost draws noise: ``(trained params, epoch seconds, compile seconds)``,
+    and the per-step costs after them when ``costs``."""
+    init_opt_state, step = train.model_step(model, grads, optimizer)
     epoch = train.make_epoch(step, X_rows.shape[0], batch_size, example_axis=model.example_axis)
-    opt_state = optimizer.init(params)
+    opt_state = init_opt_state(params)
     start = time.perf_counter()
-    compiled = epoch.lower(params, opt_state, order, X_rows, Y_rows).compile()
+    compiled = epoch.lower(params, opt_state, order, X_rows, Y_rows, key).compile()
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    params, _, costs = compiled(params, opt_state, order, X_rows, Y_rows)
-    costs.block_until_ready()
-    return params, time.perf_counter() - start, compile_seconds
+    params, _, step_costs = compiled(params, opt_state, order, X_rows, Y_rows, key)
+    step_costs.block_until_ready()
+    seconds = time.perf_counter() - start
+    return (params, seconds, compile_seconds) + ((step_costs,) if costs else ())
 
 
 def median_rows(rounds: list[dict], key: str) -> dict:
@@ -38,9 +43,10 @@ def median_rows(rounds: list[dict], key: str) -> dict:
 
 
 def write_result(path: str, what: str, rows: dict, key: str, have_torch: bool) -> dict:
-    """The benchmark's JSON (what was timed, the device, machine and versions, the median
-    ``rows``, and each row's speed relative to PyTorch eager's ``key`` time when it ran),
-    written to ``path`` and printed."""
+    """The benchmark's JSON (what was timed, the device, machine, versions with the CPU's
+    model and vector flags (``provenance.versions``), the median ``rows``, and each row's
+    speed relative to PyTorch eager's ``key`` time when it ran), written to ``path`` and
+    printed."""
     import jax
 
     device = jax.devices()[0]
