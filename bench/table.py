@@ -95,9 +95,13 @@ def rows(folder: str) -> list[Row]:
         results = payload["results"]
         if HAND in results:  # timing.write_result's layout: {implementation: {...}}
             found.append(_row(payload["what"], results, 1.0, payload))
-        else:  # several workloads in one file: {workload: {implementation: {...}}}
-            for workload, implementations in results.items():
-                found.append(_row(workload, implementations, 1.0, payload))
+        else:  # several workloads in one file: {"workload: implementation": {...}}
+            grouped: dict[str, dict] = {}
+            for label, entry in results.items():
+                workload, _, implementation = label.rpartition(": ")
+                grouped.setdefault(workload, {})[implementation] = entry
+            for workload, implementations in grouped.items():
+                found.append(_row(f"{workload} epoch", implementations, 1.0, payload))
     return found
 
 
