@@ -138,20 +138,25 @@ def test_gelu_exact_and_feedforward(x64):
                                rtol=1e-14, atol=1e-15)  # fmt: skip
     np.testing.assert_allclose(feedforward.gelu_prime(Z), jax.vmap(jax.grad(feedforward.gelu))(Z),
                                rtol=1e-13, atol=1e-15)  # fmt: skip
-    keys = jax.random.split(jax.random.PRNGKey(0), 6)
-    X, dY = (jax.random.normal(k, (3, 4, 2), jnp.float64) for k in keys[:2])
-    shapes = {"W_1": (5, 4), "b_1": (5, 1), "W_2": (4, 5), "b_2": (4, 1)}
-    p = {
-        name: jax.random.normal(k, shape)
-        for k, (name, shape) in zip(keys[2:], shapes.items(), strict=True)
-    }
 
-    def loss(X, p):
-        return jnp.sum(feedforward.feedforward_forward(X, **p)[0] * dY)
+    @jax.jit  # one compiled program, not op by op (the key an argument XLA cannot fold)
+    def compared(key):
+        keys = jax.random.split(key, 6)
+        X, dY = (jax.random.normal(k, (3, 4, 2), jnp.float64) for k in keys[:2])
+        shapes = {"W_1": (5, 4), "b_1": (5, 1), "W_2": (4, 5), "b_2": (4, 1)}
+        p = {
+            name: jax.random.normal(k, shape)
+            for k, (name, shape) in zip(keys[2:], shapes.items(), strict=True)
+        }
 
-    dX, dp = jax.grad(loss, argnums=(0, 1))(X, p)
-    _, cache = feedforward.feedforward_forward(X, **p)
-    back = feedforward.feedforward_backward(dY, cache, p["W_1"], p["W_2"])
+        def loss(X, p):
+            return jnp.sum(feedforward.feedforward_forward(X, **p)[0] * dY)
+
+        _, cache = feedforward.feedforward_forward(X, **p)
+        back = feedforward.feedforward_backward(dY, cache, p["W_1"], p["W_2"])
+        return p, back, jax.grad(loss, argnums=(0, 1))(X, p)
+
+    p, back, (dX, dp) = compared(jax.random.PRNGKey(0))
     assert _relative(back["dX"], dX) <= 1e-12
     for name in p:
         assert _relative(back["d" + name], dp[name]) <= 1e-12, name
