@@ -1,7 +1,8 @@
 """The three-way gradient check of test_autoencoder, test_vae and test_gan, in float64.
 
-``jax.grad`` and the finite differences of each cost run in one compiled program per case:
-the time of these tests goes to XLA compiling, not to the arithmetic of tiny networks."""
+The hand gradients, ``jax.grad`` and the finite differences of every cost run in one
+compiled program per case: the time of these tests goes to XLA compiling, not to the
+arithmetic of tiny networks."""
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +18,23 @@ def assert_three_way(name: str, input_shape, options: dict, m: int, seed: int = 
     tight, loose = gradcheck.TOLERANCES[np.dtype("float64")]
     with compat.enable_x64(True):
         model = models.build(name, input_shape, 0, **options)
+
         key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
         params = jax.tree_util.tree_map_with_path(
             lambda path, leaf: leaf + 0.1 if path[-1].key == "b" else leaf,
             model.init(key_params, jnp.float64),
         )  # biases off zero: no unit exactly at a kink
         X, Y = models.example(model, key_data, m, jnp.float64)
-        for label, cost_fn, hand in models.checks(model, params, X, Y, l2, key_noise):
-            auto, numeric = jax.jit(
-                lambda p, cost_fn=cost_fn: (jax.grad(cost_fn)(p),
-                                            gradcheck.numerical_grad(cost_fn, p))
-            )(params)  # fmt: skip
+
+        @jax.jit
+        def everything(params, X, Y, key_noise):
+            return {
+                label: (hand, jax.grad(cost_fn)(params), gradcheck.numerical_grad(cost_fn, params))
+                for label, cost_fn, hand in models.checks(model, params, X, Y, l2, key_noise)
+            }
+
+        compared = everything(params, X, Y, key_noise)
+        for label, (hand, auto, numeric) in compared.items():
             leaves = zip(gradcheck.leaf_names(params), jax.tree.leaves(hand),
                          jax.tree.leaves(auto), jax.tree.leaves(numeric), strict=True)  # fmt: skip
             for leaf, h, a, _ in leaves:

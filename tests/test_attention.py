@@ -2,6 +2,8 @@
 float32 ≤ 1e-5) = central differences, over sizes (T from 1, batch 1), causal and padding
 masks, heads, the recompute option; values worked out by hand; a planted bug caught."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,27 +52,34 @@ def _mha_grads(W, X, dY, mask, heads, remat):
 MASKS = st.sampled_from([None, "causal", "padding", "both"])
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _mha_compared(T, d_k, heads, m, masks, dtype, remat, seed=0):
+    """(hand, jax.grad's) at one case, the random case included, as one compiled program per
+    drawn shape (op by op, every primitive compiled anew per shape: ~5 s a case)."""
+    W, X, dY, mask = _mha_case(T, d_k, heads, m, masks, dtype, seed)
+    return _mha_grads(W, X, dY, mask, heads, remat)[:2]
+
+
 @given(T=st.integers(1, 9), d_k=st.integers(1, 3), heads=st.integers(1, 3),
        m=st.integers(1, 3), masks=MASKS, remat=st.booleans())  # fmt: skip
 @settings(max_examples=8)
 def test_multi_head_hand_equals_autodiff_float64(T, d_k, heads, m, masks, remat, x64):
-    W, X, dY, mask = _mha_case(T, d_k, heads, m, masks, jnp.float64)
-    hand, auto, _ = _mha_grads(W, X, dY, mask, heads, remat)
+    hand, auto = _mha_compared(T, d_k, heads, m, masks, jnp.float64, remat)
     for h, a in zip(hand, auto, strict=True):
         assert np.all(np.isfinite(h)) and _relative(h, a) <= 1e-10
 
 
 @pytest.mark.parametrize("masks", [None, "both"])
 def test_multi_head_hand_equals_autodiff_float32(masks):
-    W, X, dY, mask = _mha_case(6, 2, 2, 2, masks, jnp.float32)
-    hand, auto, _ = _mha_grads(W, X, dY, mask, 2, False)
+    hand, auto = _mha_compared(6, 2, 2, 2, masks, jnp.float32, False)
     for h, a in zip(hand, auto, strict=True):
         assert _relative(h, a) <= 1e-5
 
 
 def test_multi_head_vs_central_differences(x64):
     W, X, dY, mask = _mha_case(5, 2, 2, 2, "both", jnp.float64, seed=3)
-    hand, _, loss = _mha_grads(W, X, dY, mask, 2, True)
+    _, _, loss = _mha_grads(W, X, dY, mask, 2, True)
+    hand = jax.jit(lambda *case: _mha_grads(*case, 2, True)[0])(W, X, dY, mask)
     params = {"X": X, "W_Q": W[0], "W_K": W[1], "W_V": W[2], "W_O": W[3]}
     report = gradcheck.check(lambda p: loss(p["X"], p["W_Q"], p["W_K"], p["W_V"], p["W_O"]),
                              params, dict(zip(params, hand, strict=True)))  # fmt: skip
@@ -111,12 +120,14 @@ def test_softmax_backward_check_catches_a_planted_bug(x64, monkeypatch):
         dQ = jnp.einsum("...ts,sd...->td...", P * dP, cache["K"]) / np.sqrt(cache["Q"].shape[1])
         return (dQ, *right(dO, cache)[1:])
 
+    monkeypatch.setattr(attention, "attention_backward", wrong)
+    # a fresh program, traced here with the bug planted (one compile for the three seeds)
+    compared = jax.jit(lambda seed: _mha_grads(*_mha_case(5, 2, 2, 2, "causal", jnp.float64,
+                                                          seed), 2, False)[:2])  # fmt: skip
     for seed in range(3):
-        W, X, dY, mask = _mha_case(5, 2, 2, 2, "causal", jnp.float64, seed=seed)
-        monkeypatch.setattr(attention, "attention_backward", wrong)
-        hand, auto, _ = _mha_grads(W, X, dY, mask, 2, False)
-        monkeypatch.setattr(attention, "attention_backward", right)
+        hand, auto = compared(seed)
         assert _relative(hand[1], auto[1]) > 1e-3  # dW_Q
+    monkeypatch.setattr(attention, "attention_backward", right)
 
 
 def test_gelu_exact_and_feedforward(x64):
@@ -127,20 +138,25 @@ def test_gelu_exact_and_feedforward(x64):
                                rtol=1e-14, atol=1e-15)  # fmt: skip
     np.testing.assert_allclose(feedforward.gelu_prime(Z), jax.vmap(jax.grad(feedforward.gelu))(Z),
                                rtol=1e-13, atol=1e-15)  # fmt: skip
-    keys = jax.random.split(jax.random.PRNGKey(0), 6)
-    X, dY = (jax.random.normal(k, (3, 4, 2), jnp.float64) for k in keys[:2])
-    shapes = {"W_1": (5, 4), "b_1": (5, 1), "W_2": (4, 5), "b_2": (4, 1)}
-    p = {
-        name: jax.random.normal(k, shape)
-        for k, (name, shape) in zip(keys[2:], shapes.items(), strict=True)
-    }
 
-    def loss(X, p):
-        return jnp.sum(feedforward.feedforward_forward(X, **p)[0] * dY)
+    @jax.jit  # one compiled program, not op by op (the key an argument XLA cannot fold)
+    def compared(key):
+        keys = jax.random.split(key, 6)
+        X, dY = (jax.random.normal(k, (3, 4, 2), jnp.float64) for k in keys[:2])
+        shapes = {"W_1": (5, 4), "b_1": (5, 1), "W_2": (4, 5), "b_2": (4, 1)}
+        p = {
+            name: jax.random.normal(k, shape)
+            for k, (name, shape) in zip(keys[2:], shapes.items(), strict=True)
+        }
 
-    dX, dp = jax.grad(loss, argnums=(0, 1))(X, p)
-    _, cache = feedforward.feedforward_forward(X, **p)
-    back = feedforward.feedforward_backward(dY, cache, p["W_1"], p["W_2"])
+        def loss(X, p):
+            return jnp.sum(feedforward.feedforward_forward(X, **p)[0] * dY)
+
+        _, cache = feedforward.feedforward_forward(X, **p)
+        back = feedforward.feedforward_backward(dY, cache, p["W_1"], p["W_2"])
+        return p, back, jax.grad(loss, argnums=(0, 1))(X, p)
+
+    p, back, (dX, dp) = compared(jax.random.PRNGKey(0))
     assert _relative(back["dX"], dX) <= 1e-12
     for name in p:
         assert _relative(back["d" + name], dp[name]) <= 1e-12, name

@@ -37,6 +37,17 @@ def _hand(params, dY, backward):
     return dict(zip(("X", "gamma", "beta"), backward(dY, cache), strict=True))
 
 
+@jax.jit
+def _grads(params, dY):
+    """(jax.grad's, each backward's): one compiled program per shape, not op by op."""
+    return jax.grad(_cost(dY))(params), [_hand(params, dY, backward) for backward in BACKWARDS]
+
+
+def _compared(X_shape, dtype, seed):
+    params, dY = _problem(jax.random.PRNGKey(seed), X_shape, dtype)
+    return params, dY, *_grads(params, dY)
+
+
 shapes = st.one_of(
     st.tuples(st.integers(1, 4), st.integers(3, 5)),  # dense (n, m): N = m ≥ 3 (see below)
     st.tuples(st.integers(1, 2), st.integers(2, 3), st.integers(1, 3), st.integers(1, 3)),
@@ -46,30 +57,26 @@ shapes = st.one_of(
 @settings(max_examples=5)
 @given(X_shape=shapes, seed=st.integers(0, 3))
 def test_both_backwards_equal_autodiff_and_finite_differences(X_shape, seed, x64):
-    params, dY = _problem(jax.random.PRNGKey(seed), X_shape, jnp.float64)
-    want = jax.grad(_cost(dY))(params)
-    for backward in BACKWARDS:
-        hand = _hand(params, dY, backward)
+    params, dY, want, hands = _compared(X_shape, jnp.float64, seed)
+    for backward, hand in zip(BACKWARDS, hands, strict=True):
         assert gradcheck.relative_error(hand, want) <= 1e-10, backward.__name__
-    report = gradcheck.check(_cost(dY), params, _hand(params, dY, BACKWARDS[1]))
+    report = gradcheck.check(_cost(dY), params, hands[1])
     assert report.ok, report.format()
 
 
 @pytest.mark.parametrize("X_shape", [(4, 2), (3, 5), (1, 3, 3, 2), (2, 2, 2, 3)])
 def test_float32_within_1e_5(X_shape):
-    params, dY = _problem(jax.random.PRNGKey(1), X_shape, jnp.float32)
-    want = jax.grad(_cost(dY))(params)
-    for backward in BACKWARDS:
-        assert gradcheck.relative_error(_hand(params, dY, backward), want) <= 1e-5
+    _, _, want, hands = _compared(X_shape, jnp.float32, 1)
+    for hand in hands:
+        assert gradcheck.relative_error(hand, want) <= 1e-5
 
 
 def test_batch_of_two_hand_equals_autodiff(x64):
     """N = 2 (dense, batch 2): x̂ = ±1 + O(ε), dX = O(ε), too small for differences; the hand
     backward still equals jax.grad."""
-    params, dY = _problem(jax.random.PRNGKey(2), (3, 2), jnp.float64)
-    want = jax.grad(_cost(dY))(params)
-    for backward in BACKWARDS:
-        assert gradcheck.relative_error(_hand(params, dY, backward), want) <= 1e-10
+    _, _, want, hands = _compared((3, 2), jnp.float64, 2)
+    for hand in hands:
+        assert gradcheck.relative_error(hand, want) <= 1e-10
 
 
 def test_dense_batch_of_one_is_a_one_line_error_not_nan():

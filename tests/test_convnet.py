@@ -72,13 +72,15 @@ def test_composed_network_hand_equals_autodiff(blocks, m, size, hidden, output, 
             ("fc1_act", layers.activation(hidden)),
             ("fc2", layers.dense(1 if output == "sigmoid" else 3))]  # fmt: skip
     model = convnet.from_layers("random", tuple(net), (size, size, 2), output)
+
     key = jax.random.PRNGKey(m * 31 + size)
     params = model.init(key, jnp.float64)
     X = jax.random.normal(jax.random.fold_in(key, 1), (m, size, size, 2), jnp.float64)
     _, Y = gradcheck.random_problem(jax.random.fold_in(key, 2), (1, model.num_outputs), output,
                                     m, jnp.float64)  # fmt: skip
-    J, hand = jax.jit(model.cost_and_grads)(params, X, Y, 0.01)
-    J_auto, auto = jax.jit(model.autodiff_cost_and_grads)(params, X, Y, 0.01)
+    (J, hand), (J_auto, auto) = jax.jit(  # one program per drawn network, not two
+        lambda *data: (model.cost_and_grads(*data), model.autodiff_cost_and_grads(*data))
+    )(params, X, Y, 0.01)
     assert abs(float(J - J_auto)) <= 1e-12
     assert jax.tree.structure(hand) == jax.tree.structure(params)
     for got, want in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=False):

@@ -55,6 +55,14 @@ def test_sequence_layout_normalises_each_time_step_and_example():
     np.testing.assert_allclose(Y[2], Y_step, rtol=1e-6)
 
 
+def _compared(shape, axis, dtype, seed):
+    """(params, dY, hand, jax.grad's) at one case: hand and jax.grad one compiled program,
+    not op by op."""
+    params, dY = _problem(jax.random.PRNGKey(seed), shape, axis, dtype)
+    compared = jax.jit(lambda p, dY: (_hand(p, dY, axis), jax.grad(_cost(axis, dY))(p)))
+    return params, dY, *compared(params, dY)
+
+
 def _layouts(n_min):
     return st.one_of(
         st.tuples(st.integers(n_min, 6), st.integers(1, 2)).map(lambda s: (s, 0)),  # (n, m)
@@ -67,9 +75,8 @@ def _layouts(n_min):
 @given(layout=_layouts(2), seed=st.integers(0, 3))
 def test_hand_equals_autodiff_and_finite_differences_float64(layout, seed, x64):
     shape, axis = layout
-    params, dY = _problem(jax.random.PRNGKey(seed), shape, axis, jnp.float64)
-    hand = _hand(params, dY, axis)
-    assert gradcheck.relative_error(hand, jax.grad(_cost(axis, dY))(params)) <= 1e-10
+    params, dY, hand, auto = _compared(shape, axis, jnp.float64, seed)
+    assert gradcheck.relative_error(hand, auto) <= 1e-10
     if shape[axis] > 2:  # two features: dX = O(ε), below what differences resolve
         report = gradcheck.check(_cost(axis, dY), params, hand)
         assert report.ok, report.format()
@@ -81,11 +88,10 @@ def test_hand_equals_autodiff_float32(layout, seed):
     """n ≥ 3: with two features x̂ = ±(1 − O(ε/σ²)) whatever x is, the true dX is O(ε) and
     float32's cancellation in it dominates any comparison."""
     shape, axis = layout
-    params, dY = _problem(jax.random.PRNGKey(seed), shape, axis, jnp.float32)
-    hand = _hand(params, dY, axis)
+    params, _, hand, auto = _compared(shape, axis, jnp.float32, seed)
     for name, leaf in hand.items():
         assert leaf.dtype == jnp.float32 and leaf.shape == params[name].shape
-    assert gradcheck.relative_error(hand, jax.grad(_cost(axis, dY))(params)) <= 1e-5
+    assert gradcheck.relative_error(hand, auto) <= 1e-5
 
 
 def test_gradient_has_no_shift_or_scale_component(x64):

@@ -32,16 +32,22 @@ def _hand_and_auto(layer, in_shape, m, dtype, seed=0):
     A, cache = _apply(layer, params, X)
     dA = jax.random.normal(k3, A.shape, dtype)
     hand = layer.backward(params, cache, dA, True)
+    auto_dparams, auto_dX = jax.grad(_objective(layer, dA), argnums=(0, 1))(params, X)
+    return (hand[0], hand[1]), (auto_dX, auto_dparams), (params, X, dA)
 
-    def objective(p, X):
-        return jnp.sum(_apply(layer, p, X)[0] * dA)
 
-    auto_dparams, auto_dX = jax.grad(objective, argnums=(0, 1))(params, X)
-    return (hand[0], hand[1]), (auto_dX, auto_dparams), (objective, params, X)
+def _objective(layer, dA):
+    return lambda p, X: jnp.sum(_apply(layer, p, X)[0] * dA)
+
+
+def _compared(layer, in_shape, m, dtype, seed=0):
+    """``_hand_and_auto`` as one compiled program per case (the seed an argument, not a
+    constant XLA would fold), not op by op."""
+    return jax.jit(lambda seed: _hand_and_auto(layer, in_shape, m, dtype, seed))(seed)
 
 
 def _assert_close(layer, in_shape, m, dtype, tol, seed=0):
-    (dX, dp), (adX, adp) = jax.jit(lambda: _hand_and_auto(layer, in_shape, m, dtype, seed)[:2])()
+    (dX, dp), (adX, adp), _ = _compared(layer, in_shape, m, dtype, seed)
     assert dX.shape == adX.shape
     assert gradcheck.relative_error(dX, adX) <= tol
     for name in adp:
@@ -86,8 +92,8 @@ def test_hand_equals_autodiff_float32(name, case):
 @pytest.mark.parametrize("name", NAMES)
 def test_vs_central_differences(name, x64):
     layer, channels = _layers(3, 2)[name]
-    (dX, dp), _, (objective, params, X) = _hand_and_auto(layer, (7, 6, channels or 3), 2,
-                                                         jnp.float64)  # fmt: skip
+    (dX, dp), _, (params, X, dA) = _compared(layer, (7, 6, channels or 3), 2, jnp.float64)
+    objective = _objective(layer, dA)
     report = gradcheck.check(lambda p: objective(p["params"], p["X"]),
                              {"params": params, "X": X}, {"params": dp, "X": dX})  # fmt: skip
     assert report.ok, report.format()
@@ -95,7 +101,8 @@ def test_vs_central_differences(name, x64):
 
 def test_rbf_hand_equals_autodiff_and_numeric(x64):
     layer = lenet1998.rbf(10)
-    (dX, _), (adX, _), (objective, params, X) = _hand_and_auto(layer, (84,), 3, jnp.float64)
+    (dX, _), (adX, _), (params, X, dA) = _compared(layer, (84,), 3, jnp.float64)
+    objective = _objective(layer, dA)
     assert gradcheck.relative_error(dX, adX) <= 1e-10
     report = gradcheck.check(lambda p: objective({}, p["X"]), {"X": X}, {"X": dX})
     assert report.ok, report.format()
@@ -104,9 +111,10 @@ def test_rbf_hand_equals_autodiff_and_numeric(x64):
 def test_a_planted_bug_is_caught(x64):
     """The checks can fail: LRN's backward without its cross-channel term, dropout's without
     the 1/keep_prob, each disagree with jax.grad for every seed tried."""
+    layer = lrn.lrn(alpha=0.1)
+    compared = jax.jit(lambda seed: _hand_and_auto(layer, (4, 4, 5), 2, jnp.float64, seed))
     for seed in range(3):
-        (dX, _), (adX, _), (_, params, X) = _hand_and_auto(lrn.lrn(alpha=0.1), (4, 4, 5), 2,
-                                                            jnp.float64, seed)  # fmt: skip
+        (dX, _), (adX, _), (params, X, _) = compared(seed)
         cache = lrn.lrn_forward(X, 2.0, 5, 0.1, 0.75)[1]
         dA = jax.random.normal(jax.random.PRNGKey(99), X.shape, jnp.float64)
         buggy = dA * cache.S ** (-0.75)  # the planted bug: the window term dropped

@@ -39,13 +39,21 @@ def _relative(a, b):
     return 0.0 if denominator == 0 else np.linalg.norm(a - b) / denominator
 
 
+def _compared(cell, task, T, n_x, n_h, m, dtype, l2):
+    """(params, hand's (J, grads), jax.grad's) at one case: hand and jax.grad one compiled
+    program, not two."""
+    net, params, X, Y = _case(cell, task, T, n_x, n_h, m, dtype)
+    hand_and_auto = jax.jit(
+        lambda *data: (net.cost_and_grads(*data), net.autodiff_cost_and_grads(*data))
+    )
+    return params, *hand_and_auto(params, X, Y, l2)
+
+
 @given(cell=st.sampled_from(["rnn", "lstm", "gru"]), task=TASKS, T=st.integers(1, 30),
        n_x=st.integers(1, 5), n_h=st.integers(1, 6), m=st.integers(1, 4))  # fmt: skip
-@settings(max_examples=8)  # each drawn shape compiles two scans: kept few for the suite's time
+@settings(max_examples=8)  # each drawn shape compiles a program: kept few for the suite's time
 def test_hand_equals_autodiff_float64(cell, task, T, n_x, n_h, m, x64):
-    net, params, X, Y = _case(cell, task, T, n_x, n_h, m, jnp.float64)
-    J, hand = jax.jit(net.cost_and_grads)(params, X, Y, 0.01)
-    J_auto, auto = jax.jit(net.autodiff_cost_and_grads)(params, X, Y, 0.01)
+    params, (J, hand), (J_auto, auto) = _compared(cell, task, T, n_x, n_h, m, jnp.float64, 0.01)
     assert abs(float(J) - float(J_auto)) <= 1e-12 * max(1.0, abs(float(J)))
     for name in params:
         assert _relative(hand[name], auto[name]) <= 1e-10, name
@@ -54,9 +62,7 @@ def test_hand_equals_autodiff_float64(cell, task, T, n_x, n_h, m, x64):
 @given(cell=st.sampled_from(["rnn", "lstm", "gru"]), task=TASKS, T=st.integers(1, 12))
 @settings(max_examples=4)
 def test_hand_equals_autodiff_float32(cell, task, T):
-    net, params, X, Y = _case(cell, task, T, 3, 4, 2, jnp.float32)
-    _, hand = jax.jit(net.cost_and_grads)(params, X, Y)
-    _, auto = jax.jit(net.autodiff_cost_and_grads)(params, X, Y)
+    params, (_, hand), (_, auto) = _compared(cell, task, T, 3, 4, 2, jnp.float32, 0.0)
     for name in params:
         assert _relative(hand[name], auto[name]) <= 1e-5, name
 
@@ -68,7 +74,7 @@ CENTRAL = [("rnn", "softmax", 9, 1), ("lstm", "tokens", 7, 2), ("lstm", "linear"
 @pytest.mark.parametrize("cell, task, T, m", CENTRAL)
 def test_hand_vs_central_differences(cell, task, T, m, x64):
     net, params, X, Y = _case(cell, task, T, 2, 3, m, jnp.float64, seed=3)
-    _, hand = net.cost_and_grads(params, X, Y, 0.01)
+    _, hand = jax.jit(net.cost_and_grads)(params, X, Y, 0.01)
     report = gradcheck.check(lambda p: net.cost(p, X, Y, 0.01), params, hand)
     assert report.ok, report.format()
     assert report.worst["hand_vs_numeric"] <= 1e-7
@@ -80,9 +86,13 @@ def test_remat_gives_the_same_gradients(cell, x64):
     them."""
     plain, params, X, Y = _case(cell, "softmax", 11, 3, 4, 2, jnp.float64)
     lean = models.build(cell, (11, 3), 3, hidden_size=4, remat=True)
-    J, grads = plain.cost_and_grads(params, X, Y)
-    J_lean, grads_lean = lean.cost_and_grads(params, X, Y)
-    _, auto_lean = lean.autodiff_cost_and_grads(params, X, Y)
+    (J, grads), (J_lean, grads_lean), (_, auto_lean) = jax.jit(  # one program, not op by op
+        lambda *data: (
+            plain.cost_and_grads(*data),
+            lean.cost_and_grads(*data),
+            lean.autodiff_cost_and_grads(*data),
+        )  # fmt: skip
+    )(params, X, Y)
     assert float(J) == pytest.approx(float(J_lean), rel=1e-14)
     for name in params:
         assert _relative(grads[name], grads_lean[name]) <= 1e-13, name
@@ -93,10 +103,11 @@ def test_masked_steps_carry_no_gradient(x64):
     """Targets < 0 are padding: they add nothing to J and nothing to any gradient."""
     net, params, X, Y = _case("lstm", "tokens", 6, 2, 3, 2, jnp.float64)
     Y = Y.at[:, 0].set(jnp.where(jnp.arange(6) >= 4, -1, Y[:, 0]))
-    J, grads = net.cost_and_grads(params, X, Y)
+    cost_and_grads = jax.jit(net.cost_and_grads)  # one program for both, not op by op
+    J, grads = cost_and_grads(params, X, Y)
     X2 = X.at[4:, 0].set((X[4:, 0] + 1) % 5)  # change tokens only read after the mask...
     Y2 = Y
-    J2, grads2 = net.cost_and_grads(params, X2, Y2)
+    J2, grads2 = cost_and_grads(params, X2, Y2)
     assert float(J) == pytest.approx(float(J2), rel=1e-14)  # ...they change nothing
     for name in params:
         np.testing.assert_allclose(grads[name], grads2[name], rtol=1e-12, atol=1e-15)
