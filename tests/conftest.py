@@ -108,3 +108,45 @@ def digits16(monkeypatch):
                             data.Shapes(1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
     monkeypatch.setitem(data.DATASETS, "digits16", spec)
     return "digits16"
+
+
+SMALL_DIGITS = (200, 100)  # train / test images of ``digits_small``
+
+
+def _digits_small(**_):
+    """The first 200 train / 100 test images of the bundled digits (8×8): enough for
+    properties of a run (resume, several processes, streaming) at a seventh of the steps."""
+    from jaxnn import data
+
+    d = data.load_digits()
+    m_train, m_test = SMALL_DIGITS
+    return d._replace(name="digits_small",
+                      X_train=np.ascontiguousarray(d.X_train[:, :m_train]),
+                      labels_train=d.labels_train[:m_train],
+                      X_test=np.ascontiguousarray(d.X_test[:, :m_test]),
+                      labels_test=d.labels_test[:m_test])  # fmt: skip
+
+
+@pytest.fixture
+def digits_small(monkeypatch):
+    """Registers ``digits_small`` (200/100 of the digits at 8×8) for the test."""
+    from jaxnn import data
+
+    spec = data.DatasetSpec("200/100 of the 8x8 digits", "test", _digits_small,
+                            data.Shapes(*SMALL_DIGITS, 64, 10, (8, 8, 1)))  # fmt: skip
+    monkeypatch.setitem(data.DATASETS, "digits_small", spec)
+    return "digits_small"
+
+
+@pytest.fixture
+def untuned(monkeypatch):
+    """Conv/pool layers built with ``backward="auto"`` take their fixed choice
+    (``backward="fast"``'s) instead of compiling and timing every form of every part: half the
+    compile time of a conv net's first run. For tests whose subject is a run's properties
+    (resume, processes, streaming, defaults), not the forms; tests/test_autotune.py checks the
+    measuring. The choices of this test are kept apart from the process's and dropped."""
+    from jaxnn.layers import autotune
+
+    monkeypatch.setattr(autotune, "MIN_WORK", 10**18)
+    monkeypatch.setattr(autotune, "MIN_POOL_WORK", 10**18)
+    monkeypatch.setattr(autotune, "_records", {})
