@@ -28,6 +28,22 @@ settings.load_profile(os.environ.get("JAXNN_HYPOTHESIS", "default"))
 # CPUs compute float32 in full either way.
 jax.config.update("jax_default_matmul_precision", "highest")
 
+# XLA's CPU backend at optimization level 1 in the tests and their subprocesses (which
+# inherit it): a test's time is mostly compiling small programs once, and level 1 compiles
+# them in about two thirds of the default's time while running them about as fast (level 0
+# compiles faster still but tripled LeNet-5 1998's 2-epoch run). Results differ from the
+# default level's by float rounding only (LeNet-5, ResNet-20, VGG-11 gradients: at most 3e-6
+# relative in float32; no fast math either way); comparisons in the tests are within one
+# level (hand vs jax.grad, resumed vs uninterrupted, 2 processes vs 1). XLA_FLAGS with an
+# optimization level of your own, or JAXNN_TEST_XLA_OPTIMIZE=1 (XLA's default), tests at
+# another.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", "") and not os.environ.get(
+    "JAXNN_TEST_XLA_OPTIMIZE"
+):
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=1"]
+    ).strip()
+
 # The CLI's persistent compilation cache (jaxnn.compilation_cache) goes to a folder of this
 # test session, not the user's ~/.cache; subprocesses inherit it and reuse each other's work.
 # Under pytest-xdist each worker gets its own (a shared folder would see one worker read an
@@ -108,3 +124,65 @@ def digits16(monkeypatch):
                             data.Shapes(1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
     monkeypatch.setitem(data.DATASETS, "digits16", spec)
     return "digits16"
+
+
+SMALL_DIGITS = (200, 100)  # train / test images of ``digits_small``
+
+
+def _digits_small(**_):
+    """The first 200 train / 100 test images of the bundled digits (8×8): enough for
+    properties of a run (resume, several processes, streaming) at a seventh of the steps."""
+    from jaxnn import data
+
+    d = data.load_digits()
+    m_train, m_test = SMALL_DIGITS
+    return d._replace(name="digits_small",
+                      X_train=np.ascontiguousarray(d.X_train[:, :m_train]),
+                      labels_train=d.labels_train[:m_train],
+                      X_test=np.ascontiguousarray(d.X_test[:, :m_test]),
+                      labels_test=d.labels_test[:m_test])  # fmt: skip
+
+
+@pytest.fixture
+def digits_small(monkeypatch):
+    """Registers ``digits_small`` (200/100 of the digits at 8×8) for the test."""
+    from jaxnn import data
+
+    spec = data.DatasetSpec("200/100 of the 8x8 digits", "test", _digits_small,
+                            data.Shapes(*SMALL_DIGITS, 64, 10, (8, 8, 1)))  # fmt: skip
+    monkeypatch.setitem(data.DATASETS, "digits_small", spec)
+    return "digits_small"
+
+
+def _digits16_small(**_):
+    """300 train (one batch of 256 and a remainder) / 100 test images of ``digits16``."""
+    d = _digits16()
+    return d._replace(name="digits16_small", X_train=np.ascontiguousarray(d.X_train[:, :300]),
+                      labels_train=d.labels_train[:300],
+                      X_test=np.ascontiguousarray(d.X_test[:, :100]),
+                      labels_test=d.labels_test[:100])  # fmt: skip
+
+
+@pytest.fixture
+def digits16_small(monkeypatch):
+    """Registers ``digits16_small`` (300/100 of ``digits16``) for the test."""
+    from jaxnn import data
+
+    spec = data.DatasetSpec("300/100 of the digits at 16×16", "test", _digits16_small,
+                            data.Shapes(300, 100, 256, 10, (16, 16, 1)))  # fmt: skip
+    monkeypatch.setitem(data.DATASETS, "digits16_small", spec)
+    return "digits16_small"
+
+
+@pytest.fixture
+def untuned(monkeypatch):
+    """Conv/pool layers built with ``backward="auto"`` take their fixed choice
+    (``backward="fast"``'s) instead of compiling and timing every form of every part: half the
+    compile time of a conv net's first run. For tests whose subject is a run's properties
+    (resume, processes, streaming, defaults), not the forms; tests/test_autotune.py checks the
+    measuring. The choices of this test are kept apart from the process's and dropped."""
+    from jaxnn.layers import autotune
+
+    monkeypatch.setattr(autotune, "MIN_WORK", 10**18)
+    monkeypatch.setattr(autotune, "MIN_POOL_WORK", 10**18)
+    monkeypatch.setattr(autotune, "_records", {})

@@ -15,6 +15,8 @@ from jaxnn.models import defaults
 
 STEPS = 20  # optimizer steps on the fixture
 M = 8  # examples in the fixture
+# the conv nets' fixed forms (no timing of every form of every part at the first compile)
+pytestmark = pytest.mark.usefixtures("untuned")
 
 
 def small(name: str, settings: dict) -> models.Model:

@@ -28,8 +28,9 @@ def free_port() -> int:
 
 def cpu_env() -> dict:
     """One CPU device per process (JAX_PLATFORMS=cpu: a machine with a GPU runs the CPU
-    path the test checks; no forced host device count)."""
-    return {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, "JAX_PLATFORMS": "cpu"}
+    path the test checks; no forced host device count; the tests' other XLA flags kept)."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    return {**os.environ, "XLA_FLAGS": " ".join(flags), "JAX_PLATFORMS": "cpu"}
 
 
 def start(process_id, port, out, *extra, cwd=None, processes=2, timeout="20", args=ARGS,

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# conv/pool layers at their fixed forms: no compiling and timing of every form (conftest)
+pytestmark = pytest.mark.usefixtures("untuned")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

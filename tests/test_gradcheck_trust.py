@@ -11,6 +11,9 @@ from gradcheck_mutations import MUTATIONS, patched, tie_to_last_maximum
 from jaxnn import gradcheck, kinks
 from jaxnn.layers import pool as pool_ops
 
+# conv/pool layers at their fixed forms: no compiling and timing of every form (conftest)
+pytestmark = pytest.mark.usefixtures("untuned")
+
 
 def _seeds(mutation):
     """Two seeds where a check is cheap; the experiment runs 20 on every model."""

@@ -11,6 +11,8 @@ from jaxnn.errors import ConfigError
 from jaxnn.models import convnet, input_adapter
 from jaxnn.run import TrainConfig, train_and_evaluate
 
+pytestmark = pytest.mark.usefixtures("untuned")
+
 
 @pytest.mark.parametrize("name", [*models.PAPER_MODELS, "vgg16"])
 def test_published_parameter_counts(name):
@@ -74,15 +76,16 @@ def test_dropout_acts_in_training_only():
                                   models.predict(model, params, X))  # fmt: skip
 
 
-TINY_VGG = dict(dataset="digits", model="vgg11", width=1 / 16, input_shape=(32, 32, 1),
+TINY_VGG = dict(model="vgg11", width=1 / 16, input_shape=(32, 32, 1),
                 batch_size=100, lr=0.05, seed=1, checkpoint_secs=0)  # fmt: skip
 
 
-def test_resume_with_dropout_is_bitwise_exact(tmp_path):
+def test_resume_with_dropout_is_bitwise_exact(tmp_path, digits_small):
     full, part = tmp_path / "full", tmp_path / "part"
-    train_and_evaluate(TrainConfig(**TINY_VGG, epochs=2), str(full), progress=False)
-    train_and_evaluate(TrainConfig(**TINY_VGG, epochs=1), str(part), progress=False)
-    metrics = train_and_evaluate(TrainConfig(**TINY_VGG, epochs=2), str(part), resume=True,
+    tiny = dict(TINY_VGG, dataset=digits_small)
+    train_and_evaluate(TrainConfig(**tiny, epochs=2), str(full), progress=False)
+    train_and_evaluate(TrainConfig(**tiny, epochs=1), str(part), progress=False)
+    metrics = train_and_evaluate(TrainConfig(**tiny, epochs=2), str(part), resume=True,
                                  progress=False)  # fmt: skip
     assert metrics["resumed_from_epoch"] == 1
     a = checkpoint.load(str(full / "checkpoints"), 2)["params"]

@@ -15,6 +15,9 @@ from jaxnn.layers import sequential
 from jaxnn.models import resnet
 from jaxnn.run import TrainConfig, train_and_evaluate
 
+# conv/pool layers at their fixed forms: no compiling and timing of every form (conftest)
+pytestmark = pytest.mark.usefixtures("untuned")
+
 
 @pytest.mark.parametrize("name, params", [("resnet20", 269_722), ("plain20", 269_722),
                                           ("resnet56", 853_018)])  # fmt: skip
@@ -98,8 +101,8 @@ def resnet8(monkeypatch):
     return "resnet8"
 
 
-def test_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path, digits16, resnet8):
-    small = dict(dataset=digits16, model=resnet8, width=0.125, batch_size=256, lr=0.1,
+def test_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path, digits16_small, resnet8):
+    small = dict(dataset=digits16_small, model=resnet8, width=0.125, batch_size=256, lr=0.1,
                  seed=1, eval_every=0, checkpoint_secs=0)  # fmt: skip
     train_and_evaluate(TrainConfig(**small, epochs=2), str(tmp_path / "full"), progress=False)
     train_and_evaluate(TrainConfig(**small, epochs=1), str(tmp_path / "part"), progress=False)

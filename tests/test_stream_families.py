@@ -11,6 +11,9 @@ from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
 from jaxnn import data, run, stream
 from jaxnn.run import TrainConfig, train_and_evaluate
 
+# conv/pool layers at their fixed forms: no compiling and timing of every form (conftest)
+pytestmark = pytest.mark.usefixtures("untuned")
+
 # one model per family that reads images, small enough to train in seconds on 60 of them
 FAMILIES = {
     "lenet5": dict(model="lenet5", width=0.25),

@@ -101,11 +101,12 @@ def _lenet5_bytes(count: int, m: int, batch_size: int, eval_chunk: int) -> int:
 
 
 @pytest.mark.parametrize("eval_chunk, fits", [(128, True), (1024, False)])
-def test_lenet5_sweep_memory_per_configuration(eval_chunk, fits):
+def test_lenet5_sweep_memory_per_configuration(eval_chunk, fits, untuned):
     """What a configuration adds (XLA's memory analysis, N = 1 vs 2) stays below one
     whole-split activation (conv1's, m x 24 x 24 x 6 floats): the data is shared and the
     splits are evaluated in chunks. Evaluating the whole split at once (the planted case,
-    chunk = m) breaks the bound."""
+    chunk = m) breaks the bound. At the conv/pool layers' fixed forms (``untuned``: the same
+    on every machine, and no timing of every form while lowering)."""
     m, batch_size = 1024, 32
     per_config = (_lenet5_bytes(2, m, batch_size, eval_chunk)
                   - _lenet5_bytes(1, m, batch_size, eval_chunk))  # fmt: skip
