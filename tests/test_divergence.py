@@ -57,11 +57,11 @@ def test_a_blow_up_in_epoch_2_keeps_epoch_1(tmp_path, monkeypatch):
         epoch_fn, evaluations, seconds = real_compile(plan, like)
         calls = []
 
-        def epoch(params, *rest):
+        def epoch(params, *rest, **progress):
             calls.append(1)
             if len(calls) == 2:
                 params = {key: value * 1e4 for key, value in params.items()}
-            return epoch_fn(params, *rest)
+            return epoch_fn(params, *rest, **progress)
 
         return epoch, evaluations, seconds
 
