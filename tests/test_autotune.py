@@ -186,11 +186,11 @@ def test_a_run_file_naming_an_unknown_form_is_chosen_again(tune_file, monkeypatc
         assert autotune.use_run_file(str(tmp_path)) == 0
 
 
-def test_train_records_the_forms_and_resume_uses_them(tune_file, tmp_path, digits16):
+def test_train_records_the_forms_and_resume_uses_them(tune_file, tmp_path, digits16_small):
     from jaxnn.run import TrainConfig, train_and_evaluate
 
-    config = TrainConfig(dataset=digits16, model="lenet5", width=0.5, batch_size=256, epochs=1,
-                         checkpoint_secs=0)  # fmt: skip
+    config = TrainConfig(dataset=digits16_small, model="lenet5", width=0.5, batch_size=256,
+                         epochs=1, checkpoint_secs=0)  # fmt: skip
     train_and_evaluate(config, str(tmp_path / "run"), progress=False)
     recorded = json.loads((tmp_path / "run" / autotune.RUN_FILE).read_text())["choices"]
     assert recorded and all("|" in key for key in recorded)
