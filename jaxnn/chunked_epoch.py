@@ -55,20 +55,7 @@ class ChunkedEpoch:
         if _compiled is not None:
             self._chunk, self._last = _compiled
             return
-        shards = 1 if mesh is None else mesh.devices.size
-
-        def shard(A, axis):  # examples split over the mesh's "data" axis (as make_epoch)
-            if mesh is None or A.shape[axis] % shards:
-                return A
-            from jax.sharding import NamedSharding, PartitionSpec
-
-            spec = PartitionSpec(*(("data" if a == axis else None) for a in range(A.ndim)))
-            return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
-
-        def minibatch(indices, X_rows, Y_rows):
-            X = train.to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
-            Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
-            return shard(X, example_axis), shard(Y, Y.ndim - 1)
+        minibatch = train.minibatch_taker(mesh, example_axis)  # make_epoch's minibatches
 
         def step_key(key, i):
             return None if key is None else jax.random.fold_in(key, i)

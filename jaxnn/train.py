@@ -189,6 +189,28 @@ def replicate(tree, mesh):
     return jax.device_put(tree, sharding)
 
 
+def minibatch_taker(mesh=None, example_axis: int = 1):
+    """``take(indices, X_rows, Y_rows) -> (X, Y)``: the minibatch of those rows in the model's
+    layout (X's examples on ``example_axis``, Y's on its last axis), split over the mesh's
+    "data" axis when there is one and the batch divides (``make_epoch``, ``ChunkedEpoch``)."""
+    shards = 1 if mesh is None else mesh.devices.size
+
+    def shard(A, axis):
+        if mesh is None or A.shape[axis] % shards:
+            return A
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        spec = PartitionSpec(*(("data" if a == axis else None) for a in range(A.ndim)))
+        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
+
+    def take(indices, X_rows, Y_rows):
+        X = to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
+        Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
+        return shard(X, example_axis), shard(Y, Y.ndim - 1)
+
+    return take
+
+
 def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
     """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows, key=None) -> (params,
     opt_state, costs)``.
@@ -217,22 +239,14 @@ def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
             f"over; use e.g. {batch_size - batch_size % shards or shards}"
         )
 
-    def shard(A, axis):  # examples split over the mesh's "data" axis
-        if mesh is None or A.shape[axis] % shards:
-            return A
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        spec = PartitionSpec(*(("data" if a == axis else None) for a in range(A.ndim)))
-        return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
+    take = minibatch_taker(mesh, example_axis)
 
     @jax.jit
     def epoch(params, opt_state, order, X_rows, Y_rows, key=None):
         full = num_full * batch_size
 
-        def minibatch(indices):  # rows -> the model's layout; Y's examples on its last axis
-            X = to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
-            Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
-            return shard(X, example_axis), shard(Y, Y.ndim - 1)
+        def minibatch(indices):
+            return take(indices, X_rows, Y_rows)
 
         def step_key(i):
             return None if key is None else jax.random.fold_in(key, i)

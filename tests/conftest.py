@@ -115,63 +115,58 @@ def _digits16(**_):
                       image_shape=(16, 16, 1))  # fmt: skip
 
 
+def _register(monkeypatch, name: str, description: str, load, shapes) -> str:
+    """Put dataset ``name`` in ``data.DATASETS`` for the test; returns its name."""
+    from jaxnn import data
+
+    monkeypatch.setitem(data.DATASETS, name, data.DatasetSpec(description, "test", load,
+                                                               data.Shapes(*shapes)))  # fmt: skip
+    return name
+
+
+def _first(dataset, name: str, m_train: int, m_test: int):
+    """The first ``m_train`` / ``m_test`` examples of ``dataset``, named ``name``."""
+    return dataset._replace(name=name,
+                            X_train=np.ascontiguousarray(dataset.X_train[:, :m_train]),
+                            labels_train=dataset.labels_train[:m_train],
+                            X_test=np.ascontiguousarray(dataset.X_test[:, :m_test]),
+                            labels_test=dataset.labels_test[:m_test])  # fmt: skip
+
+
 @pytest.fixture
 def digits16(monkeypatch):
     """Registers ``digits16`` (the digits at 16×16, 1438/359 images) for the test."""
-    from jaxnn import data
-
-    spec = data.DatasetSpec("digits at 16×16", "test", _digits16,
-                            data.Shapes(1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
-    monkeypatch.setitem(data.DATASETS, "digits16", spec)
-    return "digits16"
+    return _register(monkeypatch, "digits16", "digits at 16×16", _digits16,
+                     (1438, 359, 256, 10, (16, 16, 1)))  # fmt: skip
 
 
 SMALL_DIGITS = (200, 100)  # train / test images of ``digits_small``
 
 
-def _digits_small(**_):
-    """The first 200 train / 100 test images of the bundled digits (8×8): enough for
-    properties of a run (resume, several processes, streaming) at a seventh of the steps."""
-    from jaxnn import data
-
-    d = data.load_digits()
-    m_train, m_test = SMALL_DIGITS
-    return d._replace(name="digits_small",
-                      X_train=np.ascontiguousarray(d.X_train[:, :m_train]),
-                      labels_train=d.labels_train[:m_train],
-                      X_test=np.ascontiguousarray(d.X_test[:, :m_test]),
-                      labels_test=d.labels_test[:m_test])  # fmt: skip
-
-
 @pytest.fixture
 def digits_small(monkeypatch):
-    """Registers ``digits_small`` (200/100 of the digits at 8×8) for the test."""
+    """Registers ``digits_small``: the first 200 train / 100 test images of the bundled
+    digits (8×8), enough for properties of a run (resume, several processes, streaming) at a
+    seventh of the steps."""
     from jaxnn import data
 
-    spec = data.DatasetSpec("200/100 of the 8x8 digits", "test", _digits_small,
-                            data.Shapes(*SMALL_DIGITS, 64, 10, (8, 8, 1)))  # fmt: skip
-    monkeypatch.setitem(data.DATASETS, "digits_small", spec)
-    return "digits_small"
+    def load(**_):
+        return _first(data.load_digits(), "digits_small", *SMALL_DIGITS)
 
-
-def _digits16_small(**_):
-    """300 train (one batch of 256 and a remainder) / 100 test images of ``digits16``."""
-    d = _digits16()
-    return d._replace(name="digits16_small", X_train=np.ascontiguousarray(d.X_train[:, :300]),
-                      labels_train=d.labels_train[:300],
-                      X_test=np.ascontiguousarray(d.X_test[:, :100]),
-                      labels_test=d.labels_test[:100])  # fmt: skip
+    return _register(monkeypatch, "digits_small", "200/100 of the 8x8 digits", load,
+                     (*SMALL_DIGITS, 64, 10, (8, 8, 1)))  # fmt: skip
 
 
 @pytest.fixture
 def digits16_small(monkeypatch):
-    """Registers ``digits16_small`` (300/100 of ``digits16``) for the test."""
-    from jaxnn import data
+    """Registers ``digits16_small``: 300 train (one batch of 256 and a remainder) / 100 test
+    images of ``digits16``."""
 
-    spec = data.DatasetSpec("300/100 of the digits at 16×16", "test", _digits16_small,
-                            data.Shapes(300, 100, 256, 10, (16, 16, 1)))  # fmt: skip
-    monkeypatch.setitem(data.DATASETS, "digits16_small", spec)
-    return "digits16_small"
+    def load(**_):
+        return _first(_digits16(), "digits16_small", 300, 100)
+
+    return _register(monkeypatch, "digits16_small", "300/100 of the digits at 16×16", load,
+                     (300, 100, 256, 10, (16, 16, 1)))  # fmt: skip
 
 
 @pytest.fixture
