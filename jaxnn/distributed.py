@@ -20,6 +20,9 @@ process's devices, so XLA's own collectives do the communication (on CPUs: Gloo 
   coordination service runs "recoverable" (``jax_enable_recoverability``): by default it
   kills every surviving process with a C++ stack trace as soon as one is gone.
   ``jaxnn.supervise`` catches the one abort left: the coordinator's own process gone.
+* ``finished``: a process whose run finished exits at once after flushing its output, not
+  through Python's shutdown, where a thread still inside a coordination-client call
+  aborts the process (see its docstring).
 * ``agree_any`` / ``same_settings``: decisions (stream or not) and settings every process
   must share, checked once over the processes.
 
@@ -260,6 +263,27 @@ def abandon(message: str, code: int) -> None:
     os._exit(code)
 
 
+def finished(code: int) -> None:
+    """End a process whose run finished: flush its output and exit with ``code`` at once.
+
+    Not by returning to Python's shutdown: the watch's threads and the coordination
+    client's are still inside C++ calls (``blocking_key_value_get``, ``get_live_nodes``),
+    and one that comes back while the interpreter finalizes is ended by ``pthread_exit``,
+    which unwinds through C++ frames that cannot let it pass: ``terminate called after
+    throwing an instance of '' / FATAL: exception not rethrown``, SIGABRT, and a finished
+    run reported as ``lost contact`` (exit 7). Everything the run writes is complete by
+    now: checkpoints are waited for (``BackgroundSaver.close``), files are closed."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 def _client():
     from jax._src import distributed as jax_distributed
 
@@ -408,7 +432,7 @@ def run(main, prefix: str) -> int:
             watch.leaving = True
             _leave_in_order()
         jax.distributed.shutdown()
-        return code
+        finished(code)
     except JaxnnError as error:
         leave(f"{prefix}: error: {error}", error.exit_code)
     except signals.Preempted as stop:  # every process stops together, after the same epoch
@@ -426,4 +450,4 @@ def run(main, prefix: str) -> int:
             leave(f"{prefix}: error: process {jax.process_index()} failed", 1, tell=False)
         lost = lost_contact(error)
         leave(f"{prefix}: error: {lost}", lost.exit_code, tell=False)
-    return 1  # not reached: abandon exits
+    return 1  # not reached: finished and abandon exit

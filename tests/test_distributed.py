@@ -139,6 +139,43 @@ def test_unreachable_coordinator_is_a_clear_error_within_seconds(tmp_path):
     assert process.returncode == 7 and "not an address of this machine" in process.stderr
 
 
+# A finished run whose threads are inside the coordination client's C++ calls at exit: one
+# that comes back while Python finalizes is ended by pthread_exit, which C++ turns into
+# "terminate called ... FATAL: exception not rethrown" and SIGABRT (CI, 2026-11-30: a
+# finished process 1 reported as "lost contact", exit 7). These threads come back every ms.
+FINISHED_WITH_BUSY_THREADS = """
+import sys, threading
+from jaxnn import distributed
+distributed.initialize(sys.argv[1], 1, 0)
+
+def busy():
+    client = distributed._client()
+    while True:
+        try:
+            client.blocking_key_value_get("never set", 1)
+        except Exception:
+            pass
+
+def main():
+    for _ in range(4):
+        threading.Thread(target=busy, daemon=True).start()
+    print("trained", flush=True)
+    return 0
+
+sys.exit(distributed.run(main, "jaxnn train"))
+"""
+
+
+def test_a_finished_run_exits_cleanly_with_threads_in_the_client():
+    for _ in range(3):  # without distributed.finished, every try aborts (exit 134)
+        process = subprocess.run(
+            [sys.executable, "-c", FINISHED_WITH_BUSY_THREADS, f"127.0.0.1:{free_port()}"],
+            capture_output=True, text=True, env=cpu_env(), timeout=120,
+        )  # fmt: skip
+        assert process.returncode == 0, process.stderr
+        assert process.stdout == "trained\n" and "terminate" not in process.stderr
+
+
 def test_devices_of_a_distributed_run_are_all_of_them():
     from jaxnn import distributed
     from jaxnn.errors import ConfigError
