@@ -293,7 +293,7 @@ def _client():
 FAILED_KEY = "jaxnn/failed"  # the first process that fails writes its index here
 POLL_SECONDS = 0.5  # how often each process looks for a failed or silent peer
 WAIT_MS = 60_000  # one wait for the failure word (then it waits again)
-ACK_SECONDS = 3.0  # how long a failing process 0 waits for the others to hear why
+ACK_SECONDS = 3.0  # how long process 0 waits for the others to say they are leaving
 
 
 _WATCH: Watch | None = None
@@ -319,8 +319,9 @@ class Watch:
 
     def announce(self, why: str) -> None:
         """Tell the other processes that this one fails (``why``: its one line), once.
-        Process 0 then waits (up to ``ACK_SECONDS``) for each to acknowledge: its exit
-        takes the coordination service down with it, before they could read why."""
+        Process 0 then waits (up to ``ACK_SECONDS``) until each has said it is leaving
+        (``exit``): its own exit takes the coordination service down, and a process still
+        connected then is aborted by JAX's client (SIGABRT, reported as ``lost contact``)."""
         self.leaving = True
         client = _client()
         try:
@@ -328,26 +329,39 @@ class Watch:
         except Exception:  # another process announced first, or the service is gone
             return
         if self.index == 0:
-            deadline = time.monotonic() + ACK_SECONDS
-            for other in range(1, self.processes):
-                left = int(max(deadline - time.monotonic(), 0.001) * 1000)
-                try:
-                    client.blocking_key_value_get(f"{FAILED_KEY}/seen/{other}", left)
-                except Exception:  # gone already, or slower than ACK_SECONDS
-                    pass
+            self._wait_gone(range(1, self.processes))
 
-    def _acknowledge(self) -> None:
+    def _wait_gone(self, others) -> None:
+        deadline = time.monotonic() + ACK_SECONDS
+        for other in others:
+            left = int(max(deadline - time.monotonic(), 0.001) * 1000)
+            try:
+                _client().blocking_key_value_get(f"{FAILED_KEY}/gone/{other}", left)
+            except Exception:  # gone already, or slower than ACK_SECONDS
+                pass
+
+    def exit(self, message: str, code: int) -> None:
+        """Print ``message``, say that this process is leaving (process 0 waits for that
+        word before it takes the coordination service down), and exit with ``code``."""
+        self.leaving = True
+        print(message, file=sys.stderr, flush=True)
+        sys.stdout.flush()
         try:
-            _client().key_value_set(f"{FAILED_KEY}/seen/{self.index}", "1")
-        except Exception:
+            _client().key_value_set(f"{FAILED_KEY}/gone/{self.index}", "1")
+        except Exception:  # the service is gone already
             pass
+        os._exit(code)
 
-    def _stop(self, message: str) -> None:
+    def _stop(self, message: str, failed: int | None = None) -> None:
+        """End this process with ``message`` and exit 7; ``failed``: the process that
+        announced its failure, which process 0 lets leave first."""
         with self.lock:  # one of the two threads speaks
             if self.leaving:
                 return
             self.leaving = True
-            abandon(f"{self.prefix}: error: {message}", DistributedError.exit_code)
+            if self.index == 0 and failed is not None:
+                self._wait_gone([failed])
+            self.exit(f"{self.prefix}: error: {message}", DistributedError.exit_code)
 
     def _watch_failures(self) -> None:
         client = _client()
@@ -360,11 +374,11 @@ class Watch:
                 continue
             index, why = json.loads(announced)
             if index != self.index and not self.leaving:
-                self._acknowledge()
                 self._stop(
                     f"process {index} of {self.processes} failed ({why}); every process "
                     "stops. Fix it and start all of them again (with --resume to continue "
-                    "from the last checkpoint)"
+                    "from the last checkpoint)",
+                    failed=index,
                 )
             return
 
@@ -414,12 +428,13 @@ def run(main, prefix: str) -> int:
     global _WATCH
     watch = _WATCH = Watch(prefix) if jax.process_count() > 1 else None
 
-    def leave(line: str, code: int, tell: bool = True) -> None:
-        if watch is not None:
-            if tell:
-                watch.announce(line.split(": error: ", 1)[-1])
-            watch.leaving = True
-        abandon(line, code)
+    def leave(line: str, code: int, why: str | None = None) -> None:
+        """Exit with ``line`` and ``code``; ``why``: the failure the others hear of."""
+        if watch is None:
+            abandon(line, code)
+        if why is not None:
+            watch.announce(why)
+        watch.exit(line, code)
 
     try:
         code = main()
@@ -434,20 +449,19 @@ def run(main, prefix: str) -> int:
         jax.distributed.shutdown()
         finished(code)
     except JaxnnError as error:
-        leave(f"{prefix}: error: {error}", error.exit_code)
+        leave(f"{prefix}: error: {error}", error.exit_code, why=str(error))
     except signals.Preempted as stop:  # every process stops together, after the same epoch
-        leave(f"{prefix}: {stop}", stop.exit_code, tell=False)
+        leave(f"{prefix}: {stop}", stop.exit_code)
     except KeyboardInterrupt:
-        leave(f"{prefix}: interrupted", 130)
+        leave(f"{prefix}: interrupted", 130, why=f"{prefix}: interrupted")
     except Exception as error:
         if not _is_lost_contact(error):
             import traceback
 
             traceback.print_exc()  # a bug, not a peer that died: the traceback helps
             first = next((line for line in str(error).splitlines() if line.strip()), "")
-            if watch is not None:
-                watch.announce(f"{type(error).__name__}: {first}")
-            leave(f"{prefix}: error: process {jax.process_index()} failed", 1, tell=False)
+            leave(f"{prefix}: error: process {jax.process_index()} failed", 1,
+                  why=f"{type(error).__name__}: {first}")  # fmt: skip
         lost = lost_contact(error)
-        leave(f"{prefix}: error: {lost}", lost.exit_code, tell=False)
+        leave(f"{prefix}: error: {lost}", lost.exit_code)
     return 1  # not reached: finished and abandon exit

@@ -103,7 +103,9 @@ def test_other_settings_on_one_process_are_refused(tiny_mnist, tmp_path):  # noq
 def test_a_python_error_during_training_stops_both(tiny_mnist, tmp_path, monkeypatch):  # noqa: F811
     """A fault planted in process 1's data reading (a test-side sitecustomize) in the middle
     of the streamed epoch: process 1 reports a failure (exit 1, its traceback: a bug),
-    process 0 stops with `process 1 failed` (exit 7) instead of waiting in the collective."""
+    process 0 stops with `process 1 failed` (exit 7) instead of waiting in the collective,
+    and only once process 1 has said it is leaving: process 1 is not aborted by the
+    coordination service going away (which the supervisor reports as `lost contact`)."""
     plant = tmp_path / "plant"
     plant.mkdir()
     (plant / "sitecustomize.py").write_text(
@@ -118,6 +120,18 @@ def test_a_python_error_during_training_stops_both(tiny_mnist, tmp_path, monkeyp
         "                raise RuntimeError('planted fault in process 1')\n"
         "            return real(self, indices)\n"
         "        stream.Source.read = read\n"
+        # and a slow terminal: process 1's last line takes a second to write, while process
+        # 0, which serves the coordination service, must not exit before it is out
+        "        class Slow:\n"
+        "            def __init__(self, inner):\n"
+        "                self.inner = inner\n"
+        "            def write(self, text):\n"
+        "                if 'error: process 1 failed' in text:\n"
+        "                    __import__('time').sleep(1.0)\n"
+        "                return self.inner.write(text)\n"
+        "            def __getattr__(self, name):\n"
+        "                return getattr(self.inner, name)\n"
+        "        os.sys.stderr = Slow(os.sys.stderr)\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(plant))
     (code0, _, err0), (code1, _, err1) = finish(
