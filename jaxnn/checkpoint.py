@@ -89,7 +89,8 @@ def save(directory: str, epoch: int, state: dict) -> None:
                     manager.close()
         _write_manifest(step_dir)
     except (OSError, ValueError, RuntimeError) as error:  # disk full, quota, lost mount
-        raise safe_write.failed(f"checkpoint {epoch}", step_dir, directory, error) from None
+        raise safe_write.failed(f"checkpoint {epoch}", step_dir, directory, error,
+                                clean=True) from None  # fmt: skip
 
 
 def _nbytes(state) -> int:

@@ -199,10 +199,15 @@ class WriteFailed(WriteError):
                 f"{last_complete(self.ckpt_dir)}")  # fmt: skip
 
 
-def failed(what: str, path: str, ckpt_dir: str, error: BaseException) -> WriteError:
-    """The one-line error for a failed write (the partial checkpoints removed first)."""
-    with contextlib.suppress(OSError):
-        clean_partial(ckpt_dir)
+def failed(what: str, path: str, ckpt_dir: str, error: BaseException,
+           clean: bool = False) -> WriteError:  # fmt: skip
+    """The one-line error for a failed write. ``clean``: remove the partial checkpoints
+    now (a failed checkpoint removing its own). Any other write leaves them to the message
+    (``WriteFailed.__str__``): a checkpoint may still be in flight in the background when
+    a result file fails, and removing its unfinished folder now would make it fail too."""
+    if clean:
+        with contextlib.suppress(OSError):
+            clean_partial(ckpt_dir)
     return WriteFailed(what, path, ckpt_dir, reason(error))
 
 
