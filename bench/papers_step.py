@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--note", default="", help="how the machine was (idle, shared, ...)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__),
                                                       "papers_step.json"))  # fmt: skip
     args = parser.parse_args()
@@ -76,9 +77,13 @@ def main() -> None:
                                 capture_output=True, text=True, check=True)  # fmt: skip
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
         print(rows[-1])
-    payload = {"machine": platform.processor() or platform.machine(), "cpu_flags": flags,
-               "cores": os.cpu_count(), "note": "shared machine (other jobs running)",
-               "rows": rows}  # fmt: skip
+    from jaxnn import provenance
+
+    payload = {"command": " ".join(["python bench/papers_step.py", *sys.argv[1:]]),
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "machine": platform.processor() or platform.machine(), "cpu_flags": flags,
+               "cores": os.cpu_count(), "versions": provenance.versions(),
+               "note": args.note, "rows": rows}  # fmt: skip
     with open(args.out, "w") as file:
         json.dump(payload, file, indent=1)
 
