@@ -47,7 +47,7 @@ class ChunkedEpoch:
 
     def __init__(self, step, m: int, batch_size: int, mesh=None, example_axis: int = 1,
                  _compiled: tuple | None = None):  # fmt: skip
-        train.make_epoch(step, m, batch_size, mesh, example_axis)  # the same checks
+        train.check_epoch(m, batch_size, mesh)  # make_epoch's checks
         self.step, self.m, self.batch_size = step, m, batch_size
         self.mesh, self.example_axis = mesh, example_axis
         self.num_full, self.remainder = divmod(m, batch_size)

@@ -259,7 +259,20 @@ def abandon(message: str, code: int) -> None:
     """Print ``message`` and exit now, skipping JAX's shutdown barrier (which waits for
     every process, the dead one too, and then aborts with a stack trace)."""
     print(message, file=sys.stderr, flush=True)
-    sys.stdout.flush()
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Flush what this process has to say and exit with ``code`` without Python's shutdown
+    (see ``finished``)."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            pass
     os._exit(code)
 
 
@@ -273,15 +286,7 @@ def finished(code: int) -> None:
     throwing an instance of '' / FATAL: exception not rethrown``, SIGABRT, and a finished
     run reported as ``lost contact`` (exit 7). Everything the run writes is complete by
     now: checkpoints are waited for (``BackgroundSaver.close``), files are closed."""
-    import logging
-
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe: nothing more to say
-            pass
-    os._exit(code)
+    _exit_now(code)
 
 
 def _client():
@@ -345,12 +350,12 @@ class Watch:
         word before it takes the coordination service down), and exit with ``code``."""
         self.leaving = True
         print(message, file=sys.stderr, flush=True)
-        sys.stdout.flush()
+        sys.stdout.flush()  # all said before process 0 may leave
         try:
             _client().key_value_set(f"{FAILED_KEY}/gone/{self.index}", "1")
         except Exception:  # the service is gone already
             pass
-        os._exit(code)
+        _exit_now(code)
 
     def _stop(self, message: str, failed: int | None = None) -> None:
         """End this process with ``message`` and exit 7; ``failed``: the process that

@@ -211,6 +211,24 @@ def minibatch_taker(mesh=None, example_axis: int = 1):
     return take
 
 
+def check_epoch(m: int, batch_size: int, mesh=None) -> None:
+    """A ConfigError unless ``batch_size`` minibatches can cut ``m`` examples (split over the
+    ``mesh``'s devices): ``make_epoch``'s and ``ChunkedEpoch``'s checks."""
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be ≥ 1; got {batch_size}")
+    if batch_size > m:
+        raise ConfigError(
+            f"batch size {batch_size} is larger than the {m} training examples; "
+            f"use at most {m} (full-batch gradient descent)"
+        )
+    shards = 1 if mesh is None else mesh.devices.size
+    if batch_size % shards:
+        raise ConfigError(
+            f"batch size {batch_size} must be a multiple of the {shards} devices it is split "
+            f"over; use e.g. {batch_size - batch_size % shards or shards}"
+        )
+
+
 def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
     """A jitted ``epoch(params, opt_state, order, X_rows, Y_rows, key=None) -> (params,
     opt_state, costs)``.
@@ -224,21 +242,8 @@ def make_epoch(step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
     of the device count). X's minibatches reach ``step`` with their examples on
     ``example_axis`` (1: columns or token ids, 0: images, 2: sequences of vectors).
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be ≥ 1; got {batch_size}")
-    if batch_size > m:
-        raise ConfigError(
-            f"batch size {batch_size} is larger than the {m} training examples; "
-            f"use at most {m} (full-batch gradient descent)"
-        )
+    check_epoch(m, batch_size, mesh)
     num_full, remainder = divmod(m, batch_size)
-    shards = 1 if mesh is None else mesh.devices.size
-    if batch_size % shards:
-        raise ConfigError(
-            f"batch size {batch_size} must be a multiple of the {shards} devices it is split "
-            f"over; use e.g. {batch_size - batch_size % shards or shards}"
-        )
-
     take = minibatch_taker(mesh, example_axis)
 
     @jax.jit
