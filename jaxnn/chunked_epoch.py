@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import train
+from jaxnn import compilation_cache, train
 
 SECONDS_PER_CHUNK = 0.5
 CHUNKS_FOR_SEVERAL_PROCESSES = 20
@@ -144,13 +144,17 @@ class _Lowered:
         self.epoch = epoch
         cost = ChunkedEpoch._cost_dtype(params)
         index = struct((), jnp.int32)
+        self._args = (params, opt_state, order, X_rows, Y_rows, key)
         self._chunk = epoch._chunk.lower(params, opt_state, struct((epoch.num_full,), cost.dtype),
                                          index, index, order, X_rows, Y_rows, key)  # fmt: skip
         self._last = None
         if epoch._last is not None:
-            self._last = epoch._last.lower(params, opt_state, order, X_rows, Y_rows, key)
+            self._last = epoch._last.lower(*self._args)
 
     def compile(self) -> ChunkedEpoch:
+        """The programs compiled, or reused if this process compiled the same ones before
+        (``compilation_cache.compile``)."""
         e = self.epoch
-        compiled = (self._chunk.compile(), None if self._last is None else self._last.compile())
+        compiled = tuple(None if lowered is None else compilation_cache.compile(lowered, self._args)
+                         for lowered in (self._chunk, self._last))  # fmt: skip
         return ChunkedEpoch(e.step, e.m, e.batch_size, e.mesh, e.example_axis, compiled)

@@ -19,6 +19,7 @@ process never reads an entry it is still writing.
 from __future__ import annotations
 
 import os
+import threading
 
 ENV = "JAXNN_COMPILATION_CACHE"
 
@@ -47,3 +48,50 @@ def enable(path: str | None = None) -> str | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path
+
+
+# -- in this process: a program compiled once is reused --------------------------------------
+# Each run builds its jitted functions afresh (they close over the run's model, optimizer and
+# sizes), so JAX's own in-memory cache, keyed by the Python function, misses on a second run in
+# the same process (a notebook, a script calling ``train_and_evaluate`` twice, a resume, the
+# tests) and XLA compiles the same program again: for a small ResNet two seconds a program.
+# ``compile`` keys the compiled program by what XLA compiles, the lowered module's text, with
+# the devices its arguments are placed on (the text names the mesh's shape, not which devices).
+MEMORY_ENTRIES = 32
+_memory: dict = {}
+_memory_lock = threading.Lock()  # run.py compiles in a thread while the data loads
+
+
+def _placement(args) -> tuple:
+    """The devices each argument is laid out on, in order (a mesh's order matters)."""
+    import jax
+
+    where = []
+    for leaf in jax.tree.leaves(args):
+        sharding = getattr(leaf, "sharding", None)
+        if sharding is None:
+            where.append(None)
+        elif hasattr(sharding, "mesh"):
+            where.append((tuple(d.id for d in sharding.mesh.devices.flat), str(sharding.spec)))
+        else:
+            where.append(tuple(sorted(d.id for d in sharding.device_set)))
+    return tuple(where)
+
+
+def compile(lowered, args=()):  # noqa: A001 (jax.stages.Lowered.compile's name)
+    """``lowered.compile()``, or the program compiled earlier in this process from the same
+    module text with ``args`` (those it was lowered with) on the same devices. The
+    ``MEMORY_ENTRIES`` most recently used programs are kept."""
+    import hashlib
+
+    text = lowered.as_text()
+    key = (hashlib.sha256(text.encode()).hexdigest(), str(lowered.in_tree), _placement(args))
+    with _memory_lock:
+        compiled = _memory.pop(key, None)
+    if compiled is None:
+        compiled = lowered.compile()
+    with _memory_lock:
+        _memory[key] = compiled  # most recent last
+        while len(_memory) > MEMORY_ENTRIES:
+            del _memory[next(iter(_memory))]
+    return compiled

@@ -25,6 +25,7 @@ import numpy as np
 from jaxnn import (
     checkpoint,
     chunked_epoch,
+    compilation_cache,
     data,
     distributed,
     divergence,
@@ -283,7 +284,8 @@ def _compile(plan: _Plan, like=None) -> tuple[Callable, dict, float]:
     for rows in _eval_rows(plan.shapes):
         X, Y = (struct(rows, *A.shape[1:], dtype=A.dtype, sharding=A.sharding)
                 for A in (X_rows, Y_rows))  # fmt: skip
-        evaluations[rows] = plan.evaluate.lower(params, X, Y, key).compile()
+        evaluations[rows] = compilation_cache.compile(plan.evaluate.lower(params, X, Y, key),
+                                                      (params, X, Y))  # fmt: skip
     train.params_finite(plan.params).block_until_ready()  # compiles it for the loop
     return epoch.compile(), evaluations, time.perf_counter() - start
 

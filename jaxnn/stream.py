@@ -174,7 +174,7 @@ class StreamedEpoch:
     costs)``: ``make_epoch``'s epoch with the minibatches read by Grain from ``source``."""
 
     def __init__(self, step, m: int, batch_size: int, mesh=None, example_axis: int = 1):
-        train.make_epoch(step, m, batch_size, mesh, example_axis)  # the same checks
+        train.check_epoch(m, batch_size, mesh)  # make_epoch's checks
         self.batch_size, self.mesh, self.example_axis = batch_size, mesh, example_axis
         self.stats: dict[str, float] = {}
 

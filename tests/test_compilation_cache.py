@@ -42,3 +42,61 @@ def test_compiled_programs_are_written_and_off_writes_nothing(tmp_path):
     assert any(name.startswith("jit_") for name in entries), entries
     assert _run({"JAXNN_COMPILATION_CACHE": "off", "XDG_CACHE_HOME": str(tmp_path)}) == "None"
     assert not (tmp_path / "jaxnn").exists()
+
+
+# -- in this process ------------------------------------------------------------------------
+def _lowered(scale, n=5, dtype=None):
+    import jax
+    import jax.numpy as jnp
+
+    def f(x):  # a fresh function each call, as each run builds its own
+        return jnp.tanh(x) * scale
+
+    x = jax.ShapeDtypeStruct((n,), dtype or jnp.float32)
+    return jax.jit(f).lower(x), (x,)
+
+
+def test_the_same_program_built_again_is_compiled_once():
+    first = compilation_cache.compile(*_lowered(3.0))
+    assert compilation_cache.compile(*_lowered(3.0)) is first
+    # another constant, another shape: other programs
+    assert compilation_cache.compile(*_lowered(4.0)) is not first
+    assert compilation_cache.compile(*_lowered(3.0, n=6)) is not first
+
+
+def test_only_the_most_recent_programs_are_kept(monkeypatch):
+    monkeypatch.setattr(compilation_cache, "MEMORY_ENTRIES", 2)
+    first = compilation_cache.compile(*_lowered(5.0))
+    compilation_cache.compile(*_lowered(6.0))
+    assert compilation_cache.compile(*_lowered(5.0)) is first  # used again: kept
+    compilation_cache.compile(*_lowered(7.0))  # pushes out 6.0, the least recent
+    assert len(compilation_cache._memory) == 2
+    assert compilation_cache.compile(*_lowered(5.0)) is first
+
+
+PLACEMENT = """
+import jax, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jaxnn import compilation_cache
+
+def lowered(devices):
+    mesh = Mesh(np.array(devices), ("data",))
+    x = jax.ShapeDtypeStruct((4, 3), np.float32,
+                             sharding=NamedSharding(mesh, PartitionSpec("data")))
+    return jax.jit(lambda x: x * 2).lower(x), (x,)
+
+d = jax.devices()
+a = compilation_cache.compile(*lowered([d[0], d[1]]))
+print(compilation_cache.compile(*lowered([d[0], d[1]])) is a,
+      compilation_cache.compile(*lowered([d[1], d[0]])) is a)
+"""
+
+
+def test_a_mesh_over_the_devices_in_another_order_is_another_program():
+    # the module text names the mesh's shape only; the devices' order is part of the key
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", PLACEMENT], capture_output=True, text=True,
+                            timeout=120, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]
