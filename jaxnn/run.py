@@ -446,9 +446,10 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
     """``(plan, dataset, data_seconds, compiled or None)``. The programs compile from the
     sizes the dataset is known to have while it loads (XLA's compiler releases the GIL);
     data of other sizes (a --manual-dir subset) is planned and compiled for afterwards."""
-    expected, ahead, planned = data.DATASETS[config.dataset].shapes, None, None
+    ahead, planned = None, None
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     data.import_loader(config.dataset)  # no imports on two threads at once (see there)
+    expected = data.expected_shapes(config.dataset, config.data_dir)
     if (expected is not None and mesh is None and expected.sequence_shape is None
             and config.model in models.LAYOUTS):  # fmt: skip
         try:

@@ -2,6 +2,7 @@
 streams through Grain and trains the in-memory run's params; --resume is exact."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -128,3 +129,19 @@ def test_two_processes_stream_their_slices_to_the_single_process_params(tiny_mni
     a, b = params_of(tmp_path / "d"), params_of(tmp_path / "m")
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5)
+
+
+def test_a_prepared_copy_of_other_sizes_is_compiled_for_while_it_loads(tiny_mnist, tmp_path):
+    """The sizes of a prepared copy (here 60 / 12, not MNIST's 60000 / 10000) come from its
+    dataset_info.json before loading, so the programs compiled meanwhile are the ones used."""
+    assert data.expected_shapes("mnist", tiny_mnist)[:2] == (M_TRAIN, 12)
+    assert data.expected_shapes("mnist", str(tmp_path / "none")) == data.DATASETS["mnist"].shapes
+    metrics = train_and_evaluate(config(tiny_mnist, epochs=1), str(tmp_path / "r"),
+                                 progress=False)  # fmt: skip
+    assert metrics["compiled_while_loading"] is True
+
+
+def test_an_unreadable_dataset_info_falls_back_to_the_known_sizes(tiny_mnist):
+    (info,) = list(pathlib.Path(tiny_mnist).glob("*/*/dataset_info.json"))
+    info.write_text("{ damaged")
+    assert data.expected_shapes("mnist", tiny_mnist) == data.DATASETS["mnist"].shapes

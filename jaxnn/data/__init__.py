@@ -6,6 +6,7 @@ every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and inte
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import socket
 import time
@@ -179,6 +180,32 @@ def import_loader(name: str) -> None:
         import tensorflow_datasets  # noqa: F401
 
         from jaxnn.datasets import mnist_idx  # noqa: F401
+
+
+def expected_shapes(name: str, data_dir: str | None = None) -> Shapes | None:
+    """The sizes dataset ``name`` will load with, known before loading it: ``DATASETS[name]
+    .shapes``, with the split sizes of an already prepared TFDS copy in ``data_dir`` when
+    there is one (its ``dataset_info.json``: a few milliseconds; a copy prepared from a
+    --manual-dir subset has fewer examples). ``jaxnn.run`` compiles for these while the data
+    loads, and compiles again if the loaded data differs; so a guess that is wrong, or a
+    copy that turns out damaged, costs time only."""
+    spec = DATASETS[name].shapes
+    if spec is None or name not in ("mnist", "fashion_mnist"):
+        return spec
+    from tensorflow_datasets.core import constants
+
+    from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
+
+    cls = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
+    info = os.path.join(data_dir or constants.DATA_DIR, cls.name, str(cls.VERSION),
+                        "dataset_info.json")  # fmt: skip
+    try:
+        with open(info) as file:
+            splits = {split["name"]: sum(int(n) for n in split["shardLengths"])
+                      for split in json.load(file)["splits"]}  # fmt: skip
+        return spec._replace(m_train=splits["train"], m_test=splits["test"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return spec  # not prepared yet (or damaged: the load says so)
 
 
 def _builder(name: str, data_dir: str | None):
