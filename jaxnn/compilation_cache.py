@@ -95,3 +95,28 @@ def compile(lowered, args=()):  # noqa: A001 (jax.stages.Lowered.compile's name)
         while len(_memory) > MEMORY_ENTRIES:
             del _memory[next(iter(_memory))]
     return compiled
+
+
+class Reusing:
+    """``Reusing(jax.jit(f))(*args)``: the jitted function called as usual, with each new
+    signature of its arguments (structure, shapes, dtypes, placement) compiled through
+    ``compile``, so that another instance's program for the same function is reused."""
+
+    def __init__(self, jitted):
+        self._jitted, self._programs = jitted, {}
+
+    def __call__(self, *args):
+        import jax
+
+        leaves, structure = jax.tree.flatten(args)
+        signature = (structure, tuple(_signature(leaf) for leaf in leaves))
+        program = self._programs.get(signature)
+        if program is None:
+            program = self._programs[signature] = compile(self._jitted.lower(*args), args)
+        return program(*args)
+
+
+def _signature(leaf) -> tuple:
+    """What a jitted function's compiled program depends on in one argument."""
+    return (getattr(leaf, "shape", ()), getattr(leaf, "dtype", type(leaf)),
+            getattr(leaf, "weak_type", False), getattr(leaf, "sharding", None))  # fmt: skip

@@ -317,7 +317,9 @@ class Watch:
     gone: ``get_live_nodes`` drops it after ``HEARTBEAT_SECONDS``)."""
 
     def __init__(self, prefix: str):
-        self.prefix, self.leaving, self.lock = prefix, False, threading.Lock()
+        # the one line a process prints: whichever thread speaks first (the main thread's
+        # error, or a watch thread's) holds the lock until the process has exited
+        self.prefix, self.leaving, self.lock = prefix, False, threading.RLock()
         self.processes, self.index = jax.process_count(), jax.process_index()
         for watch in (self._watch_failures, self._watch_liveness):
             threading.Thread(target=watch, name=f"jaxnn{watch.__name__}", daemon=True).start()
@@ -348,14 +350,15 @@ class Watch:
     def exit(self, message: str, code: int) -> None:
         """Print ``message``, say that this process is leaving (process 0 waits for that
         word before it takes the coordination service down), and exit with ``code``."""
-        self.leaving = True
-        print(message, file=sys.stderr, flush=True)
-        sys.stdout.flush()  # all said before process 0 may leave
-        try:
-            _client().key_value_set(f"{FAILED_KEY}/gone/{self.index}", "1")
-        except Exception:  # the service is gone already
-            pass
-        _exit_now(code)
+        with self.lock:  # the other threads wait here until the process has exited
+            self.leaving = True
+            print(message, file=sys.stderr, flush=True)
+            sys.stdout.flush()  # all said before process 0 may leave
+            try:
+                _client().key_value_set(f"{FAILED_KEY}/gone/{self.index}", "1")
+            except Exception:  # the service is gone already
+                pass
+            _exit_now(code)
 
     def _stop(self, message: str, failed: int | None = None) -> None:
         """End this process with ``message`` and exit 7; ``failed``: the process that

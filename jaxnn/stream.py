@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import data, train
+from jaxnn import compilation_cache, data, train
 from jaxnn.data import features
 from jaxnn.errors import ConfigError
 
@@ -183,7 +183,7 @@ class StreamedEpoch:
             Y = jnp.moveaxis(Y_rows, 0, -1)
             return step(params, opt_state, X, Y, key)
 
-        self._step = jax.jit(one)
+        self._step = compilation_cache.Reusing(jax.jit(one))  # a resumed run: compiled once
 
     def lower(self, *args):
         """``jaxnn.run`` compiles an epoch ahead of time; each step compiles on first use."""

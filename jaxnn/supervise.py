@@ -6,7 +6,8 @@ detected fatal errors``, a stack trace, SIGABRT) before any Python code can run.
 So ``jaxnn train --distributed`` runs each process's work in a child process (the same
 command, ``JAXNN_SUPERVISED=1``) and waits for it: the child's output passes through
 as it comes, except a fatal C++ log message and the stack trace after it; a child that
-aborts becomes the one-line ``lost contact`` error and exit 7. SIGTERM and Ctrl-C are passed
+aborts becomes the one-line ``lost contact`` error and exit 7 (or, when the child printed
+its own error line before JAX aborted it, that line and exit 7). SIGTERM and Ctrl-C are passed
 on to the child (which handles them: ``jaxnn.signals``), and the child dies with its parent
 (``PR_SET_PDEATHSIG``), so killing the process a scheduler started kills the work too.
 """
@@ -51,10 +52,12 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _pump(source, sink) -> bool:
+def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     """Copy ``source`` to ``sink`` as it comes until EOF, dropping everything from a fatal
-    C++ log line on; True if there was one."""
-    fatal, partial = False, b""
+    C++ log line on; ``(fatal, said)``: whether there was one, and whether the child printed
+    its own error line (``prefix: error: …``) before it."""
+    fatal, said, partial = False, False, b""
+    error_line = f"{prefix}: error:".encode()
     while chunk := os.read(source.fileno(), 65536):
         if fatal:
             continue
@@ -63,6 +66,7 @@ def _pump(source, sink) -> bool:
             if _FATAL.match(line):
                 fatal = True
                 break
+            said = said or line.startswith(error_line)
             sink.write(line + b"\n")
         # an unfinished line (a progress bar's \r updates) is shown as it comes, unless it
         # may still turn out to be a fatal log line
@@ -70,7 +74,7 @@ def _pump(source, sink) -> bool:
             sink.write(partial)
             partial = b""
         sink.flush()
-    return fatal
+    return fatal, said
 
 
 def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
@@ -87,11 +91,15 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM,
                                                                        signal.SIGINT)}  # fmt: skip
     try:
-        fatal = _pump(child.stderr, sys.stderr.buffer)
+        fatal, said = _pump(child.stderr, sys.stderr.buffer, prefix)
         code = child.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if (code == -signal.SIGABRT or fatal) and said:
+        # the child said what happened (process 0 gone: a collective failed), then JAX's
+        # client aborted it while it was leaving: its line is the one line
+        return DistributedError.exit_code
     if code == -signal.SIGABRT or fatal:
         if process_id is None:
             process_id = os.environ.get("JAX_PROCESS_ID", "?")

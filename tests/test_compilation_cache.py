@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jaxnn import compilation_cache
@@ -100,3 +101,31 @@ def test_a_mesh_over_the_devices_in_another_order_is_another_program():
                             timeout=120, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False"]
+
+
+def test_reusing_compiles_each_signature_once_across_instances(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    compiled = []
+    real = compilation_cache.compile
+
+    def counting(lowered, args=()):
+        program = real(lowered, args)
+        compiled.append(program)
+        return program
+
+    monkeypatch.setattr(compilation_cache, "compile", counting)
+
+    def fresh():  # a new function each time, as each StreamedEpoch builds its step
+        return compilation_cache.Reusing(jax.jit(lambda x, y: x * y + 0.25))
+
+    first, second = fresh(), fresh()
+    x = jnp.arange(4.0)
+    np.testing.assert_array_equal(first(x, x), x * x + 0.25)
+    first(x + 1, x)  # the same signature: no new program
+    assert len(compiled) == 1
+    np.testing.assert_array_equal(second(x, x), x * x + 0.25)
+    assert len(compiled) == 2 and compiled[1] is compiled[0]  # the other instance's program
+    np.testing.assert_array_equal(second(x[:3], x[:3]), x[:3] * x[:3] + 0.25)
+    assert len(compiled) == 3 and compiled[2] is not compiled[0]  # another shape

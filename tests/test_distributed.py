@@ -176,6 +176,43 @@ def test_a_finished_run_exits_cleanly_with_threads_in_the_client():
         assert process.stdout == "trained\n" and "terminate" not in process.stderr
 
 
+@pytest.mark.parametrize("first", ["main", "watch"])
+def test_a_process_prints_one_line_when_two_threads_find_the_loss(monkeypatch, capsys, first):
+    """Process 0 killed: process 1's main thread (a collective failed) and its liveness
+    thread (the coordination service stopped answering) both find out, at about the same
+    time. One of them speaks; the other waits for the process to end. Here the first one's
+    last word to the dead service is slow (0.3 s), and the other finds out meanwhile."""
+    import threading
+
+    from jaxnn import distributed
+
+    exited = []
+
+    class DeadService:
+        def key_value_set(self, *_):
+            time.sleep(0.3)
+            raise RuntimeError("UNAVAILABLE")
+
+    def exit_now(code):  # the process ends here: the thread stays
+        exited.append(code)
+        threading.Event().wait()
+
+    monkeypatch.setattr(distributed, "_client", DeadService)
+    monkeypatch.setattr(distributed, "_exit_now", exit_now)
+    watch = object.__new__(distributed.Watch)  # no threads, no client
+    watch.prefix, watch.leaving, watch.index, watch.processes = "jaxnn train", False, 1, 2
+    watch.lock = threading.RLock()  # as Watch.__init__ makes it
+    threads = {"main": (watch.exit, ("jaxnn train: error: lost (main)", 7)),
+               "watch": (watch._stop, ("lost (watch)",))}  # fmt: skip
+    for name in (first, *(set(threads) - {first})):
+        target, args = threads[name]
+        threading.Thread(target=target, args=args, daemon=True).start()
+        time.sleep(0.1)  # the first has printed and waits for the service
+    time.sleep(0.5)
+    assert capsys.readouterr().err.splitlines() == [f"jaxnn train: error: lost ({first})"]
+    assert exited == [7]
+
+
 def test_devices_of_a_distributed_run_are_all_of_them():
     from jaxnn import distributed
     from jaxnn.errors import ConfigError
