@@ -30,6 +30,7 @@ class Config:
     repeats: int = 20
     batch: int = 200  # the batch of every case (at most its own: 200 LeNet-5, 32 the others)
     seed: int = 0
+    cases: tuple[str, ...] = ()  # names from CASES; () for all of them
 
 
 def _time(fn, *args, repeats: int) -> float:
@@ -75,7 +76,14 @@ def one_case(x_shape, w_shape, stride, padding, repeats, seed, dtype):
 
 def main(config: Config, out_dir: str) -> dict:
     metrics = {}
+    unknown = set(config.cases) - set(CASES)
+    if unknown:
+        raise SystemExit(
+            f"conv_backward: unknown case(s) {sorted(unknown)}; choose from {list(CASES)}"
+        )
     for name, (x_shape, w_shape, stride, padding) in CASES.items():
+        if config.cases and name not in config.cases:
+            continue
         x_shape = (min(config.batch, x_shape[0]), *x_shape[1:])
         with compat.enable_x64(True):  # agreement in float64
             agreement = one_case(x_shape, w_shape, stride, padding, 0, config.seed, jnp.float64)

@@ -37,7 +37,15 @@ TINY = {
     "regularization": dict(l2_strengths=(0.0, 0.01), epochs=3),
     "linear_regression": dict(epochs=5),
     "hinge_vs_softmax": dict(epochs=2),
-    "conv_backward": dict(repeats=1, batch=2),
+    # the two small awkward cases: the loop over cases is the same for LeNet-5's two
+    "conv_backward": dict(
+        repeats=1,
+        batch=2,
+        cases=(
+            "stride 3 not dividing (13x13x4 -> 8, 3x3)",
+            "even kernel same (12x12x3 -> 5, 4x4 /2)",
+        ),
+    ),
     "gradcheck_trust": dict(seeds=1, models="logistic", mutations="missing 1/m", dtypes="float64"),
     "rnn_memory": dict(lengths="5,10", hidden_size=4, n_x=2, batch=3),
     "adding": dict(
@@ -65,8 +73,14 @@ TINY = {
         importance_samples=3,
         importance_examples=20,
     ),  # fmt: skip
-    "gan": dict(
-        dataset="digits", epochs=1, probe_steps=2, noise=2, generator=(8,), discriminator=(8,)
+    "gan": dict(  # one loss: the second runs the same code again
+        dataset="digits",
+        epochs=1,
+        probe_steps=2,
+        noise=2,
+        generator=(8,),
+        discriminator=(8,),
+        losses=("minimax",),
     ),  # fmt: skip
     "batch_norm_mlp": dict(
         dataset="digits",
