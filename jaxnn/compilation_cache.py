@@ -120,3 +120,14 @@ def _signature(leaf) -> tuple:
     """What a jitted function's compiled program depends on in one argument."""
     return (getattr(leaf, "shape", ()), getattr(leaf, "dtype", type(leaf)),
             getattr(leaf, "weak_type", False), getattr(leaf, "sharding", None))  # fmt: skip
+
+
+def call(jitted, *args, **kwargs):
+    """``jitted(*args)`` with its program from ``compile``: a function rebuilt for another
+    seed or another run (a new closure, so a miss in JAX's own cache) that lowers to the same
+    program runs the one compiled before. Costs a trace per call: for checks, not steps."""
+    import jax
+
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((args, kwargs))):
+        return jitted(*args, **kwargs)  # inside another transformation: part of its program
+    return compile(jitted.lower(*args, **kwargs), (args, kwargs))(*args, **kwargs)

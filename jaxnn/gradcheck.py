@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxnn import compat, kinks
+from jaxnn import compat, compilation_cache, kinks
 
 Array = jax.Array
 
@@ -109,8 +109,8 @@ def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32):
         run, consts = kinks.traced(f, params)
         entries = np.arange(flat.size) if entries is None else np.asarray(entries, np.int32)
         padded = np.resize(entries, -(-len(entries) // batch_size) * batch_size)
-        derivatives, crossed = _probe_entries(run, unravel, batch_size)(flat, step_of, padded,
-                                                                        consts)  # fmt: skip
+        derivatives, crossed = compilation_cache.call(_probe_entries(run, unravel, batch_size),
+                                                      flat, step_of, padded, consts)  # fmt: skip
         derivatives, crossed = derivatives[: len(entries)], crossed[: len(entries)]
         full = jnp.full(flat.shape, jnp.nan, jnp.float64).at[entries].set(derivatives)
         mask = np.zeros(flat.shape, bool)
@@ -258,7 +258,8 @@ def check(
     tight, loose = tolerances or TOLERANCES.get(dtype, TOLERANCES[np.dtype("float32")])
     # the data cost_fn closes over as arguments: one compiled program for every seed
     converted, consts = jax.closure_convert(cost_fn, params)
-    autodiff = jax.tree.leaves(jax.jit(jax.grad(converted))(params, *consts))
+    autodiff = compilation_cache.call(jax.jit(jax.grad(converted)), params, *consts)
+    autodiff = jax.tree.leaves(autodiff)
     steps = None if eps is None else leaf_steps(params, eps)
     numeric, crossed = probe(numeric_cost_fn or cost_fn, params,
                              sample_entries(params, max_per_leaf, seed), steps)  # fmt: skip
@@ -467,7 +468,7 @@ def check_model(
             return [lambda p: net.cost(p, *data, l2)]
 
         def checks_at(params, data):
-            hand = jax.jit(net.cost_and_grads)(params, *data, l2)[1]
+            hand = compilation_cache.call(jax.jit(net.cost_and_grads), params, *data, l2)[1]
             return [("cost", costs_at(params, data)[0], hand)]
 
         return _at_point(make, x64, checks_at, costs_at, max_per_leaf, seed)

@@ -129,3 +129,28 @@ def test_reusing_compiles_each_signature_once_across_instances(monkeypatch):
     assert len(compiled) == 2 and compiled[1] is compiled[0]  # the other instance's program
     np.testing.assert_array_equal(second(x[:3], x[:3]), x[:3] * x[:3] + 0.25)
     assert len(compiled) == 3 and compiled[2] is not compiled[0]  # another shape
+
+
+def test_call_reuses_the_program_of_a_rebuilt_function_and_works_inside_a_trace(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    programs = []
+    real = compilation_cache.compile
+
+    def keeping(lowered, args=()):
+        programs.append(real(lowered, args))
+        return programs[-1]
+
+    monkeypatch.setattr(compilation_cache, "compile", keeping)
+
+    def run(x, scale):  # a gradient check for one seed: a fresh closure each time
+        return compilation_cache.call(jax.jit(lambda x, scale: jnp.sin(x) * scale), x, scale=scale)
+
+    x = jnp.arange(3.0)
+    np.testing.assert_allclose(run(x, 2.0), jnp.sin(x) * 2.0)
+    np.testing.assert_allclose(run(x + 1, 3.0), jnp.sin(x + 1) * 3.0)
+    assert len(programs) == 2 and programs[1] is programs[0]  # the same program
+    inside = jax.jit(lambda x: run(x, 2.0) + 1)(x)  # traced: part of the outer program
+    np.testing.assert_allclose(inside, jnp.sin(x) * 2.0 + 1, rtol=1e-6)
+    assert len(programs) == 2

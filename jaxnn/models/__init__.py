@@ -38,13 +38,13 @@ are a classifier's):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from jaxnn import compilation_cache
 from jaxnn.errors import ConfigError
 
 Array = jax.Array
@@ -109,7 +109,9 @@ def checks(model: Model, params, X: Array, Y: Array, l2: float = 0.0, key=None) 
     if model.checks is not None:
         return list(model.checks(params, X, Y, l2, key))
     kw = {"key": key} if model.stochastic else {}
-    _, hand = jax.jit(functools.partial(model.cost_and_grads, **kw))(params, X, Y, l2)
+    # the key an argument, not a constant: one program for every seed (compilation_cache)
+    _, hand = compilation_cache.call(jax.jit(lambda *a, **kw: model.cost_and_grads(*a, **kw)),
+                                     params, X, Y, l2, **kw)  # fmt: skip
     return [("cost", lambda p: model.cost(p, X, Y, l2, **kw), hand)]
 
 
