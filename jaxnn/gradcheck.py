@@ -256,9 +256,15 @@ def check(
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     tight, loose = tolerances or TOLERANCES.get(dtype, TOLERANCES[np.dtype("float32")])
-    # the data cost_fn closes over as arguments: one compiled program for every seed
-    converted, consts = jax.closure_convert(cost_fn, params)
-    autodiff = compilation_cache.call(jax.jit(jax.grad(converted)), params, *consts)
+    # the arrays cost_fn closes over (data, a dropout key) as arguments, not constants: one
+    # compiled program for every seed (compilation_cache.call); jax.closure_convert would
+    # leave concrete arrays baked in
+    closed = jax.make_jaxpr(cost_fn)(params)
+
+    def converted(params, consts):
+        return jax.core.eval_jaxpr(closed.jaxpr, consts, *jax.tree.leaves(params))[0]
+
+    autodiff = compilation_cache.call(jax.jit(jax.grad(converted)), params, list(closed.consts))
     autodiff = jax.tree.leaves(autodiff)
     steps = None if eps is None else leaf_steps(params, eps)
     numeric, crossed = probe(numeric_cost_fn or cost_fn, params,
