@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from timing import jaxnn_epoch, median_rows
+from timing import jaxnn_epoch, matmul_rate, median_rows
 
 from jaxnn import data, models, provenance, train
 
@@ -41,19 +41,6 @@ def training_flops(model) -> int:
     for the first layer)."""
     macs = [r.macs for r in model.summary() if r.macs]
     return 2 * (3 * sum(macs) - macs[0])
-
-
-def matmul_rate(repeats: int = 5) -> float:
-    """FLOP/s of a 2048×2048 float32 matmul compiled by XLA on this machine."""
-    a = jnp.ones((2048, 2048), jnp.float32)
-    f = jax.jit(lambda a: a @ a)
-    f(a).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f(a).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * 2048**3 / min(times)
 
 
 # ------------------------------------------------------------------------------- jaxnn

@@ -44,7 +44,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import jaxnn_epoch, median_rows, write_result
+from timing import flop_bound, jaxnn_epoch, median_rows, write_result
 
 from jaxnn import data, models, train
 from jaxnn.errors import JaxnnError
@@ -246,6 +246,8 @@ def family_round(name, ds, m, have_torch, evaluate_key) -> dict:
         out[f"{name}: jaxnn ({grads})"] = result(trained, seconds, compile_seconds, costs,
                                                  reference)  # fmt: skip
         reference = costs if reference is None else reference
+    out[f"{name}: jaxnn (hand)"].update(flop_bound(model, optimizer, params, X_rows, Y_rows,
+                                                   batch, key))  # fmt: skip
     if have_torch:
         import torch
 

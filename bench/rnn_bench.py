@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from timing import jaxnn_epoch, median_rows, write_result
+from timing import flop_bound, jaxnn_epoch, median_rows, write_result
 
 from jaxnn import data, models, train
 
@@ -61,6 +61,15 @@ def torch_epoch(params, X_seq, labels, order, device):
     return (lstm, head), time.perf_counter() - start
 
 
+def lstm_flops(T: int, n_x: int, n_h: int, n_y: int) -> int:
+    """The matmul FLOPs of one example's training step (XLA's cost analysis counts the scan
+    over time once): per time step the gates' forward ``W [h; x]`` (4n_h × (n_h + n_x)),
+    their weight gradient (the same size) and the gradient to ``h_prev`` (4n_h × n_h; none to
+    the input x); the output layer's forward, dW and dA once."""
+    gates = 2 * 4 * n_h * (n_h + n_x)
+    return T * (2 * gates + 2 * 4 * n_h * n_h) + 3 * 2 * n_h * n_y
+
+
 def one_round(ds, params, order, have_torch) -> dict:
     model = models.build("lstm", (28, 28), 10, hidden_size=HIDDEN)
     X = data.in_layout(ds.X_train, model.input_shape, 2)
@@ -75,6 +84,17 @@ def one_round(ds, params, order, have_torch) -> dict:
         test_accuracy = float(accuracy(trained, X_test, Y_test))
         out[f"jaxnn ({grads})"] = {"epoch_seconds": seconds, "compile_seconds": compile_seconds,
                                    "test_accuracy": test_accuracy}  # fmt: skip
+    out["jaxnn (hand)"].update(
+        flop_bound(
+            model,
+            optax.adam(LR),
+            params,
+            X_rows,
+            Y_rows,
+            BATCH,
+            flops_per_step=BATCH * lstm_flops(28, 28, HIDDEN, 10),
+        )
+    )
     if have_torch:
         import torch
 

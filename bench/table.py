@@ -94,14 +94,16 @@ def rows(folder: str) -> list[Row]:
             continue
         results = payload["results"]
         if HAND in results:  # timing.write_result's layout: {implementation: {...}}
-            found.append(_row(payload["what"], results, 1.0, payload))
+            found.append(_row(payload["what"], results, 1.0, payload,
+                              results[HAND].get("lower_bound_seconds")))  # fmt: skip
         else:  # several workloads in one file: {"workload: implementation": {...}}
             grouped: dict[str, dict] = {}
             for label, entry in results.items():
                 workload, _, implementation = label.rpartition(": ")
                 grouped.setdefault(workload, {})[implementation] = entry
             for workload, implementations in grouped.items():
-                found.append(_row(f"{workload} epoch", implementations, 1.0, payload))
+                bound = implementations.get(HAND, {}).get("lower_bound_seconds")
+                found.append(_row(f"{workload} epoch", implementations, 1.0, payload, bound))
     return found
 
 

@@ -32,6 +32,49 @@ def jaxnn_epoch(
     return (params, seconds, compile_seconds) + ((step_costs,) if costs else ())
 
 
+def matmul_rate(repeats: int = 5) -> float:
+    """FLOP/s of a 2048×2048 float32 matmul compiled by XLA on this machine."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((2048, 2048), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 2 * 2048**3 / min(times)
+
+
+def flop_bound(model, optimizer, params, X_rows, Y_rows, batch_size, key=None,
+               flops_per_step: float | None = None) -> dict:  # fmt: skip
+    """An epoch's lower bound: the floating-point operations of one training step times the
+    epoch's ``m / batch_size`` steps, at the rate of a 2048² float32 matmul on this machine
+    (``matmul_rate``). The step's operations: ``flops_per_step`` when the bench states them,
+    else what XLA counts in the compiled ``jax.grad`` step on a minibatch of ``batch_size``
+    rows (its cost analysis: matmuls, elementwise work, the optimizer). XLA counts a loop's
+    body once, not once per trip: a model with a scan over time (the LSTM) must state its
+    own."""
+    import jax
+    import numpy as np
+
+    if flops_per_step is None:
+        init_opt_state, step = train.model_step(model, "autodiff", optimizer)
+        take = train.minibatch_taker(None, model.example_axis)
+        X, Y = take(np.arange(batch_size), X_rows, Y_rows)
+        step_key = None if key is None else jax.random.fold_in(key, 0)
+        analysis = (jax.jit(step).lower(params, init_opt_state(params), X, Y, step_key)
+                    .compile().cost_analysis())  # fmt: skip
+        analysis = analysis[0] if isinstance(analysis, list | tuple) else analysis
+        flops_per_step = float(analysis["flops"])
+    flops, rate = flops_per_step, matmul_rate()
+    m = X_rows.shape[0]
+    return {"flops_per_step": flops, "matmul_gflops": rate / 1e9,
+            "lower_bound_seconds": flops * m / batch_size / rate}  # fmt: skip
+
+
 def median_rows(rounds: list[dict], key: str) -> dict:
     """Each implementation's last round with ``key`` replaced by its median over the rounds
     (all of them in ``key_all``)."""

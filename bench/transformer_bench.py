@@ -22,7 +22,7 @@ import time
 import jax
 import numpy as np
 import optax
-from timing import write_result
+from timing import flop_bound, write_result
 
 from jaxnn import models, train
 
@@ -169,6 +169,8 @@ def main() -> dict:
     rows = {name: {"step_seconds": statistics.median(values), "step_seconds_all": values,
                    "first_cost": first[name], "compile_seconds": compile_seconds[name]}
             for name, values in rounds.items()}  # fmt: skip
+    # one step's bound: the batch as the "epoch" (rows: examples first)
+    rows["jaxnn (hand)"].update(flop_bound(model, optax.adam(LR), params, X.T, Y.T, BATCH))
     return write_result(
         args.out,
         f"one Transformer training step (T {T}, vocab {VOCAB}, {LAYERS} blocks, d_model "

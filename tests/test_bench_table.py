@@ -46,3 +46,30 @@ def test_rows_targets_and_docs(tmp_path):
     docs.write_text(f"before\n{table.START}\nold\n{table.END}\nafter\n")
     assert table.update_docs(str(docs), text)
     assert docs.read_text() == f"before\n{table.START}\n{text}\n{table.END}\nafter\n"
+
+
+def test_flop_bound_counts_the_steps_matmuls():
+    """The LSTM, generative and Transformer rows' bound: XLA's FLOP count of one step. For an
+    MLP 256-128-10 at batch 64 the step's matmuls are 2 · 64 · (2 · (256·128 + 128·10) +
+    128·10) FLOPs (forward and dW of both layers, dA of the second: nothing needs dX);
+    XLA's count holds them and little more (elementwise work, SGD)."""
+    import sys
+
+    import jax
+    import numpy as np
+    import optax
+
+    from jaxnn import models, train
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import timing
+
+    model = models.build("mlp", (256,), 10, layers=(256, 128, 10))
+    params = model.init(jax.random.PRNGKey(0))
+    X, Y = np.ones((256, 640), np.float32), np.eye(10, 640, dtype=np.float32)
+    X_rows, Y_rows = train.device_rows(X, Y, 1)
+    bound = timing.flop_bound(model, optax.sgd(0.1), params, X_rows, Y_rows, 64)
+    matmuls = 2 * 64 * (2 * (256 * 128 + 128 * 10) + 128 * 10)
+    assert matmuls <= bound["flops_per_step"] <= 1.1 * matmuls
+    rate = bound["matmul_gflops"] * 1e9
+    assert abs(bound["lower_bound_seconds"] - 10 * bound["flops_per_step"] / rate) < 1e-12
