@@ -186,10 +186,11 @@ def test_a_process_prints_one_line_when_two_threads_find_the_loss(monkeypatch, c
 
     from jaxnn import distributed
 
-    exited = []
+    exited, speaking = [], threading.Event()
 
     class DeadService:
-        def key_value_set(self, *_):
+        def key_value_set(self, *_):  # the last word, after the line is printed
+            speaking.set()
             time.sleep(0.3)
             raise RuntimeError("UNAVAILABLE")
 
@@ -204,11 +205,16 @@ def test_a_process_prints_one_line_when_two_threads_find_the_loss(monkeypatch, c
     watch.lock = threading.RLock()  # as Watch.__init__ makes it
     threads = {"main": (watch.exit, ("jaxnn train: error: lost (main)", 7)),
                "watch": (watch._stop, ("lost (watch)",))}  # fmt: skip
-    for name in (first, *(set(threads) - {first})):
+    (second,) = set(threads) - {first}
+    for name in (first, second):
         target, args = threads[name]
         threading.Thread(target=target, args=args, daemon=True).start()
-        time.sleep(0.1)  # the first has printed and waits for the service
-    time.sleep(0.5)
+        if name == first:
+            assert speaking.wait(30)  # the first has printed and waits for the service
+    deadline = time.monotonic() + 30
+    while not exited and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # a second speaker, had it not waited, would have printed by now
     assert capsys.readouterr().err.splitlines() == [f"jaxnn train: error: lost ({first})"]
     assert exited == [7]
 
