@@ -84,17 +84,9 @@ def one_round(ds, params, order, have_torch) -> dict:
         test_accuracy = float(accuracy(trained, X_test, Y_test))
         out[f"jaxnn ({grads})"] = {"epoch_seconds": seconds, "compile_seconds": compile_seconds,
                                    "test_accuracy": test_accuracy}  # fmt: skip
-    out["jaxnn (hand)"].update(
-        flop_bound(
-            model,
-            optax.adam(LR),
-            params,
-            X_rows,
-            Y_rows,
-            BATCH,
-            flops_per_step=BATCH * lstm_flops(28, 28, HIDDEN, 10),
-        )
-    )
+    stated = BATCH * lstm_flops(28, 28, HIDDEN, 10)
+    out["jaxnn (hand)"].update(flop_bound(model, optax.adam(LR), params, X_rows, Y_rows, BATCH,
+                                          flops_per_step=stated))  # fmt: skip
     if have_torch:
         import torch
 

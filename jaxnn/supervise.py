@@ -96,11 +96,11 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if (code == -signal.SIGABRT or fatal) and said:
-        # the child said what happened (process 0 gone: a collective failed), then JAX's
-        # client aborted it while it was leaving: its line is the one line
-        return DistributedError.exit_code
     if code == -signal.SIGABRT or fatal:
+        if said:
+            # the child said what happened (process 0 gone: a collective failed), then JAX's
+            # client aborted it while it was leaving: its line is the one line
+            return DistributedError.exit_code
         if process_id is None:
             process_id = os.environ.get("JAX_PROCESS_ID", "?")
         print(f"{prefix}: error: process {process_id} lost contact with the others (JAX's "

@@ -6,7 +6,6 @@ every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and inte
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import socket
 import time
@@ -192,34 +191,35 @@ def expected_shapes(name: str, data_dir: str | None = None) -> Shapes | None:
     spec = DATASETS[name].shapes
     if spec is None or name not in ("mnist", "fashion_mnist"):
         return spec
-    from tensorflow_datasets.core import constants
+    from jaxnn.data import prepared
 
+    sizes = prepared.split_sizes(_prepared_folder(name, data_dir))
+    if sizes is None or not {"train", "test"} <= set(sizes):
+        return spec  # not prepared yet (or damaged: the load says so)
+    return spec._replace(m_train=sizes["train"], m_test=sizes["test"])
+
+
+def _builder_class(name: str):
     from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
 
-    cls = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
-    info = os.path.join(data_dir or constants.DATA_DIR, cls.name, str(cls.VERSION),
-                        "dataset_info.json")  # fmt: skip
-    try:
-        with open(info) as file:
-            splits = {split["name"]: sum(int(n) for n in split["shardLengths"])
-                      for split in json.load(file)["splits"]}  # fmt: skip
-        return spec._replace(m_train=splits["train"], m_test=splits["test"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return spec  # not prepared yet (or damaged: the load says so)
+    return {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
+
+
+def _prepared_folder(name: str, data_dir: str | None) -> str:
+    """Where TFDS keeps (or will keep) the prepared copy of ``name`` under ``data_dir``."""
+    from tensorflow_datasets.core import constants
+
+    cls = _builder_class(name)
+    return os.path.join(data_dir or constants.DATA_DIR, cls.name, str(cls.VERSION))
 
 
 def _builder(name: str, data_dir: str | None):
-    from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx
-
-    cls = {"mnist": MnistIdx, "fashion_mnist": FashionMnistIdx}[name]
     try:
-        return cls(data_dir=data_dir, file_format="array_record")
+        return _builder_class(name)(data_dir=data_dir, file_format="array_record")
     except Exception:  # TFDS reads a prepared copy's dataset_info.json here
-        from tensorflow_datasets.core import constants
-
         from jaxnn.data import prepared
 
-        folder = os.path.join(data_dir or constants.DATA_DIR, cls.name, str(cls.VERSION))
+        folder = _prepared_folder(name, data_dir)
         damage = prepared.check(folder, name) if os.path.isdir(folder) else None
         if damage is None:
             raise

@@ -51,12 +51,27 @@ def folder_of(builder) -> str:
     return os.fspath(builder.data_path)
 
 
+def _info(folder: str) -> dict:
+    """The folder's ``dataset_info.json``, parsed (OSError or ValueError when it cannot be)."""
+    with open(os.path.join(folder, "dataset_info.json")) as file:
+        return json.load(file)
+
+
+def split_sizes(folder: str) -> dict[str, int] | None:
+    """``{split: examples}`` as the folder's ``dataset_info.json`` lists them (its shards'
+    lengths); None when it is missing or unreadable (``check`` names that damage)."""
+    try:
+        return {split["name"]: sum(int(n) for n in split["shardLengths"])
+                for split in _info(folder)["splits"]}  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _shards(folder: str) -> tuple[list[tuple[str, int]], Damage | None]:
     """``[(path, records)]`` of every shard ``dataset_info.json`` lists, or the damage."""
     info_path = os.path.join(folder, "dataset_info.json")
     try:
-        with open(info_path) as file:
-            info = json.load(file)
+        info = _info(folder)
         shards = []
         for split in info["splits"]:
             lengths = [int(n) for n in split["shardLengths"]]

@@ -110,8 +110,7 @@ def checks(model: Model, params, X: Array, Y: Array, l2: float = 0.0, key=None) 
         return list(model.checks(params, X, Y, l2, key))
     kw = {"key": key} if model.stochastic else {}
     # the key an argument, not a constant: one program for every seed (compilation_cache)
-    _, hand = compilation_cache.call(jax.jit(lambda *a, **kw: model.cost_and_grads(*a, **kw)),
-                                     params, X, Y, l2, **kw)  # fmt: skip
+    _, hand = compilation_cache.call(jax.jit(model.cost_and_grads), params, X, Y, l2, **kw)
     return [("cost", lambda p: model.cost(p, X, Y, l2, **kw), hand)]
 
 
