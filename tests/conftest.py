@@ -28,20 +28,27 @@ settings.load_profile(os.environ.get("JAXNN_HYPOTHESIS", "default"))
 # CPUs compute float32 in full either way.
 jax.config.update("jax_default_matmul_precision", "highest")
 
-# XLA's CPU backend at optimization level 1 in the tests and their subprocesses (which
-# inherit it): a test's time is mostly compiling small programs once, and level 1 compiles
-# them in about two thirds of the default's time while running them about as fast (level 0
-# compiles faster still but tripled LeNet-5 1998's 2-epoch run). Results differ from the
-# default level's by float rounding only (LeNet-5, ResNet-20, VGG-11 gradients: at most 3e-6
-# relative in float32; no fast math either way); comparisons in the tests are within one
-# level (hand vs jax.grad, resumed vs uninterrupted, 2 processes vs 1). XLA_FLAGS with an
-# optimization level of your own, or JAXNN_TEST_XLA_OPTIMIZE=1 (XLA's default), tests at
-# another.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", "") and not os.environ.get(
-    "JAXNN_TEST_XLA_OPTIMIZE"
-):
+# XLA's CPU backend in the tests and their subprocesses (which inherit XLA_FLAGS) compiles
+# for compile time: a test's time is mostly compiling small programs once.
+# - optimization level 1: compiles in about two thirds of the default's time, runs about as
+#   fast (level 0 compiles faster still but tripled LeNet-5 1998's 2-epoch run);
+# - the older loop emitters for elementwise fusions (--xla_cpu_use_fusion_emitters=false):
+#   the MLIR fusion emitters (XLA's default) took 119 s on 23 of the slowest compile-bound
+#   tests (conv, transformer, recurrent float64 checks; the papers' three-way checks; every
+#   model's defaults), the older emitters 87 s, same machine, interleaved (2026-11-30, AVX-512).
+# Results differ from the defaults' by float rounding only (LeNet-5, ResNet-20, VGG-11
+# gradients: at most 3e-6 relative in float32; no fast math either way); comparisons in the
+# tests are within one setting (hand vs jax.grad, resumed vs uninterrupted, 2 processes vs
+# 1). XLA_FLAGS naming either setting, or JAXNN_TEST_XLA_OPTIMIZE=1 (XLA's defaults), tests
+# with those instead.
+TEST_XLA_FLAGS = {
+    "xla_backend_optimization_level": "1",
+    "xla_cpu_use_fusion_emitters": "false",
+}
+if not os.environ.get("JAXNN_TEST_XLA_OPTIMIZE"):
+    _given = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=1"]
+        [_given, *(f"--{k}={v}" for k, v in TEST_XLA_FLAGS.items() if k not in _given)]
     ).strip()
 
 # The CLI's persistent compilation cache (jaxnn.compilation_cache) goes to a folder of this

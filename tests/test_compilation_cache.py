@@ -95,8 +95,8 @@ print(compilation_cache.compile(*lowered([d[0], d[1]])) is a,
 
 def test_a_mesh_over_the_devices_in_another_order_is_another_program():
     # the module text names the mesh's shape only; the devices' order is part of the key
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu"}  # fmt: skip
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", PLACEMENT], capture_output=True, text=True,
                             timeout=120, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,9 @@ from jaxnn import checkpoint
 
 def _run(out, devices, extra_env=None, epochs=2):
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+        os.environ,
+        XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
     )
     return subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
@@ -56,7 +58,9 @@ text = epoch.lower(params, opt.init(params), train.epoch_order(jax.random.PRNGKe
 print("all-reduce" in text, len(jax.devices()))
 """
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+        os.environ,
+        XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300, env=env)  # fmt: skip
