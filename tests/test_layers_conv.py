@@ -74,21 +74,24 @@ conv_cases = st.tuples(
 
 
 def _problem(f, s, padding, c_in, c_out, h, w, m, dtype):
-    key = jax.random.PRNGKey(f * 1000 + s * 100 + h * 10 + w)
-    k1, k2, k3, k4 = jax.random.split(key, 4)
-    A_prev = jax.random.normal(k1, (m, h, w, c_in), dtype)
-    W = jax.random.normal(k2, (f, f, c_in, c_out), dtype)
-    b = jax.random.normal(k3, (1, 1, 1, c_out), dtype)
-    Z, cache = conv.conv_forward(A_prev, W, b, s, padding)
-    dZ = jax.random.normal(k4, Z.shape, dtype)
-    return A_prev, W, b, Z, cache, dZ
+    """``(A_prev, W, b, dZ)``, N(0, 1), drawn with numpy (through jax.random, and a forward
+    run op by op for dZ's shape, every drawn case compiled programs of its own)."""
+    rng = np.random.default_rng(f * 1000 + s * 100 + h * 10 + w)
+
+    def draw(*shape):
+        return jnp.asarray(rng.normal(size=shape), dtype)
+
+    A_prev, W, b = draw(m, h, w, c_in), draw(f, f, c_in, c_out), draw(1, 1, 1, c_out)
+    Z = jax.eval_shape(lambda A_prev, W, b: conv.conv_forward(A_prev, W, b, s, padding)[0],
+                       A_prev, W, b)  # fmt: skip
+    return A_prev, W, b, draw(*Z.shape)
 
 
 def _everything(case, dtype):
     """One compiled program per case: both forwards, both hand backwards, jax.grad's, and
     dW as one XLA convolution."""
     f, s, padding, c_in, c_out, h, w, m = case
-    A_prev, W, b, _, _, dZ = _problem(*case, dtype)
+    A_prev, W, b, dZ = _problem(*case, dtype)
 
     @jax.jit
     def run(A_prev, W, b, dZ):
@@ -157,7 +160,7 @@ def test_backward_float32(case):
 @pytest.mark.parametrize("s, padding, f", [(2, "valid", 3), (3, 1, 4), (2, "same", 2)])
 def test_backward_vs_finite_differences(s, padding, f, x64):
     """Odd sizes, a stride that does not divide, an even 'same' kernel: ≤ 1e-7 vs numeric."""
-    A_prev, W, b, _, _, dZ = _problem(f, s, padding, 2, 3, 9, 8, 2, jnp.float64)
+    A_prev, W, b, dZ = _problem(f, s, padding, 2, 3, 9, 8, 2, jnp.float64)
     # the hand backward as one compiled program, not op by op
     dA_prev, dW, db = jax.jit(lambda A_prev, W, b, dZ: conv.conv_backward(
         dZ, conv.conv_forward(A_prev, W, b, s, padding)[1]))(A_prev, W, b, dZ)  # fmt: skip
@@ -171,7 +174,8 @@ def test_backward_vs_finite_differences(s, padding, f, x64):
 
 
 def test_skipping_the_input_gradient():
-    A_prev, W, b, _, cache, dZ = _problem(3, 1, "same", 1, 2, 6, 6, 1, jnp.float32)
+    A_prev, W, b, dZ = _problem(3, 1, "same", 1, 2, 6, 6, 1, jnp.float32)
+    cache = conv.conv_forward(A_prev, W, b, 1, "same")[1]
     for backward in (conv.conv_backward, conv.conv_backward_explicit):
         dA_prev, dW, db = backward(dZ, cache, need_dA_prev=False)
         assert dA_prev is None and dW.shape == W.shape and db.shape == b.shape
