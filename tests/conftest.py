@@ -40,7 +40,8 @@ jax.config.update("jax_default_matmul_precision", "highest")
 # gradients: at most 3e-6 relative in float32; no fast math either way); comparisons in the
 # tests are within one setting (hand vs jax.grad, resumed vs uninterrupted, 2 processes vs
 # 1). XLA_FLAGS naming either setting, or JAXNN_TEST_XLA_OPTIMIZE=1 (XLA's defaults), tests
-# with those instead.
+# with those instead. (jaxlib 0.8.0, the floor, and 0.10.2, the lock's, know both flags; a
+# jaxlib that drops one stops at start with XLA's "Unknown flag in XLA_FLAGS": drop it here.)
 TEST_XLA_FLAGS = {
     "xla_backend_optimization_level": "1",
     "xla_cpu_use_fusion_emitters": "false",
