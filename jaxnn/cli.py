@@ -214,6 +214,7 @@ def request_devices(count: int) -> None:
 def cmd_train(args) -> int:
     if args.distributed and supervise.wanted():  # the work runs in a supervised child
         return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
+    supervise.die_with_parent()  # the supervised child: it goes when its supervisor goes
     if not args.distributed:  # distributed: each process has its own devices (one CPU)
         request_devices(args.devices)
 
@@ -311,6 +312,7 @@ def _floats(text: str, flag: str) -> list[float]:
 def cmd_sweep(args) -> int:
     if args.distributed and supervise.wanted():  # the work runs in a supervised child
         return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
+    supervise.die_with_parent()  # the supervised child: it goes when its supervisor goes
     if args.distributed:  # the configurations split over the processes
         from jaxnn import distributed
 

@@ -9,7 +9,8 @@ as it comes, except a fatal C++ log message and the stack trace after it; a chil
 aborts becomes the one-line ``lost contact`` error and exit 7 (or, when the child printed
 its own error line before JAX aborted it, that line and exit 7). SIGTERM and Ctrl-C are passed
 on to the child (which handles them: ``jaxnn.signals``), and the child dies with its parent
-(``PR_SET_PDEATHSIG``), so killing the process a scheduler started kills the work too.
+(``PR_SET_PDEATHSIG``, ``die_with_parent``), so killing the process a scheduler started kills
+the work too.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
 
 def _environment() -> dict:
-    """The child's: this one's, marked supervised, with XLA's C++ warnings and errors (the
-    coordination service's notes on a process that is gone) hidden behind jaxnn's one line
-    (``TF_CPP_MIN_LOG_LEVEL=3``: fatal ones only, which ``_pump`` drops; JAX's import sets
-    1 unless it was set; 0 shows them all)."""
+    """The child's: this one's, marked supervised (the supervisor's pid), with XLA's C++
+    warnings and errors (the coordination service's notes on a process that is gone) hidden
+    behind jaxnn's one line (``TF_CPP_MIN_LOG_LEVEL=3``: fatal ones only, which ``_pump``
+    drops; JAX's import sets 1 unless it was set; 0 shows them all)."""
     level = os.environ.get(LOG_LEVEL)
-    return {**os.environ, ENV: "1", LOG_LEVEL: "3" if level in (None, "1") else level}
+    return {**os.environ, ENV: str(os.getpid()), LOG_LEVEL: "3" if level in (None, "1") else level}
 
 
 # glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
@@ -45,11 +46,20 @@ def wanted() -> bool:
     return not os.environ.get(ENV)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        import ctypes
+def die_with_parent() -> None:
+    """In the supervised child, before its work: the kernel sends it SIGKILL when the
+    supervisor dies (``PR_SET_PDEATHSIG``, Linux). Set here, not between fork and exec (a
+    ``preexec_fn`` is unsafe in a parent with threads, as a JAX process has); a supervisor
+    gone before this call is caught by its pid (``ENV``) no longer being the parent's. Does
+    nothing in any other process."""
+    supervisor = os.environ.get(ENV, "")
+    if not supervisor.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(supervisor):  # the supervisor died first: as the signal would
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
@@ -82,7 +92,7 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     it aborted (see the module docstring)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "jaxnn.cli", *argv], env=_environment(),
-        stderr=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True,
+        stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
 
     def forward(signum, frame) -> None:

@@ -3,8 +3,10 @@ everything after it do not, and an aborted child becomes one line and exit 7."""
 
 import io
 import os
+import signal
 import subprocess
 import sys
+import time
 
 from jaxnn import supervise
 
@@ -67,3 +69,54 @@ def test_an_aborted_child_is_one_line_and_exit_7(tmp_path, monkeypatch, capfd):
     assert code == 7
     assert err.splitlines() == [err.splitlines()[0]] and "process 1 lost contact" in err
     assert "Check failure" not in err and "client.h" not in err
+
+
+# the supervised child: it marks itself to die with its supervisor, then waits
+CHILD = ("import sys, time\nfrom jaxnn import supervise\nsupervise.die_with_parent()\n"
+         "print('ready', flush=True)\ntime.sleep(120)\n")  # fmt: skip
+# the supervisor: starts the child as supervise.supervise does, says the child's pid, waits
+SUPERVISOR = f"""import os, subprocess, sys, time
+env = {{**os.environ, {supervise.ENV!r}: str(os.getpid())}}
+child = subprocess.Popen([sys.executable, "-c", {CHILD!r}], env=env, stdout=subprocess.PIPE,
+                         start_new_session=True)
+assert child.stdout.readline() == b"ready\\n"
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie left for a reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_supervised_child_dies_with_its_supervisor():
+    """A scheduler's SIGKILL to the supervisor takes the child's work with it (no orphan
+    holding the devices); set in the child itself, with no preexec_fn in the supervisor."""
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR], stdout=subprocess.PIPE)
+    child = int(supervisor.stdout.readline())
+    try:
+        assert _alive(child)
+        supervisor.kill()
+        supervisor.wait()
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the child outlived its supervisor"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_whose_supervisor_is_already_gone_stops_at_once_and_others_carry_on():
+    run = [sys.executable, "-c", CHILD.replace("time.sleep(120)", "")]
+    gone = subprocess.run(run, env={**os.environ, supervise.ENV: "999999999"},
+                          capture_output=True, timeout=60)  # fmt: skip
+    assert gone.returncode == -signal.SIGKILL and gone.stdout == b""
+    not_supervised = {k: v for k, v in os.environ.items() if k != supervise.ENV}
+    ordinary = subprocess.run(run, env=not_supervised, capture_output=True, timeout=60)
+    assert ordinary.returncode == 0 and ordinary.stdout == b"ready\n"
