@@ -214,7 +214,6 @@ def request_devices(count: int) -> None:
 def cmd_train(args) -> int:
     if args.distributed and supervise.wanted():  # the work runs in a supervised child
         return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
-    supervise.die_with_parent()  # the supervised child: it goes when its supervisor goes
     if not args.distributed:  # distributed: each process has its own devices (one CPU)
         request_devices(args.devices)
 
@@ -312,7 +311,6 @@ def _floats(text: str, flag: str) -> list[float]:
 def cmd_sweep(args) -> int:
     if args.distributed and supervise.wanted():  # the work runs in a supervised child
         return supervise.supervise(args.argv, f"jaxnn {args.command}", args.process_id)
-    supervise.die_with_parent()  # the supervised child: it goes when its supervisor goes
     if args.distributed:  # the configurations split over the processes
         from jaxnn import distributed
 
@@ -723,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    supervise.die_with_parent()  # a supervised child goes when its supervisor goes (else no-op)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "deterministic", False):  # before JAX starts its backend
