@@ -44,6 +44,7 @@ import time
 import jax
 import numpy as np
 
+from jaxnn import supervise
 from jaxnn.errors import ConfigError, DistributedError
 
 LOCAL_PATHS = ("data_dir", "manual_dir", "out_dir")  # may differ between processes
@@ -354,6 +355,7 @@ class Watch:
             self.leaving = True
             print(message, file=sys.stderr, flush=True)
             sys.stdout.flush()  # all said before process 0 may leave
+            supervise.chosen(code)  # stands even if JAX's client aborts this process now
             try:
                 _client().key_value_set(f"{FAILED_KEY}/gone/{self.index}", "1")
             except Exception:  # the service is gone already

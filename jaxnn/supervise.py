@@ -7,7 +7,8 @@ So ``jaxnn train --distributed`` runs each process's work in a child process (th
 command, ``JAXNN_SUPERVISED=1``) and waits for it: the child's output passes through
 as it comes, except a fatal C++ log message and the stack trace after it; a child that
 aborts becomes the one-line ``lost contact`` error and exit 7 (or, when the child printed
-its own error line before JAX aborted it, that line and exit 7). SIGTERM and Ctrl-C are passed
+its own error line before JAX aborted it, that line and the exit code the child had chosen
+(``chosen``), else 7). SIGTERM and Ctrl-C are passed
 on to the child (which handles them: ``jaxnn.signals``), and the child dies with its parent
 (``PR_SET_PDEATHSIG``, ``die_with_parent``), so killing the process a scheduler started kills
 the work too.
@@ -24,6 +25,7 @@ import sys
 from jaxnn.errors import DistributedError
 
 ENV = "JAXNN_SUPERVISED"
+CODE_FD = "JAXNN_SUPERVISED_CODE_FD"  # the pipe the child writes its chosen exit code to
 LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 
 
@@ -62,6 +64,34 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def chosen(code: int) -> None:
+    """In the supervised child, before it tells the others that it is leaving: the exit
+    code it has chosen, for the supervisor. Once process 0 has heard that word it may take
+    the coordination service down, and JAX's client can then abort this child before its
+    own ``os._exit(code)`` runs; the supervisor reports ``code`` all the same. Does
+    nothing in any other process."""
+    fd = os.environ.get(CODE_FD, "")
+    if fd.isdigit():
+        try:
+            os.write(int(fd), f"{code}\n".encode())
+        except OSError:  # the supervisor is gone: nobody to tell
+            pass
+
+
+def _chosen_code(read_fd: int) -> int | None:
+    """The last code the exited child wrote with ``chosen``, if any (read without waiting:
+    a process the child started may still hold the pipe's other end)."""
+    os.set_blocking(read_fd, False)
+    data = b""
+    try:
+        while chunk := os.read(read_fd, 4096):
+            data += chunk
+    except BlockingIOError:
+        pass
+    codes = [int(word) for word in data.split() if word.lstrip(b"-").isdigit()]
+    return codes[-1] if codes else None
+
+
 def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     """Copy ``source`` to ``sink`` as it comes until EOF, dropping everything from a fatal
     C++ log line on; ``(fatal, said)``: whether there was one, and whether the child printed
@@ -90,10 +120,15 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
 def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     """Run ``jaxnn argv`` as the supervised child; its exit code, or 7 with one line when
     it aborted (see the module docstring)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "jaxnn.cli", *argv], env=_environment(),
-        stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    read_fd, write_fd = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "jaxnn.cli", *argv],
+            env={**_environment(), CODE_FD: str(write_fd)}, pass_fds=(write_fd,),
+            stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        os.close(write_fd)
 
     def forward(signum, frame) -> None:
         child.send_signal(signum)
@@ -103,14 +138,17 @@ def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
     try:
         fatal, said = _pump(child.stderr, sys.stderr.buffer, prefix)
         code = child.wait()
+        intended = _chosen_code(read_fd)
     finally:
+        os.close(read_fd)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if code == -signal.SIGABRT or fatal:
         if said:
-            # the child said what happened (process 0 gone: a collective failed), then JAX's
-            # client aborted it while it was leaving: its line is the one line
-            return DistributedError.exit_code
+            # the child said what happened, then JAX's client aborted it while it was
+            # leaving (process 0, told, had gone first): its line is the one line, its
+            # chosen code the code (7 when it chose none: process 0 gone mid-collective)
+            return DistributedError.exit_code if intended is None else intended
         if process_id is None:
             process_id = os.environ.get("JAX_PROCESS_ID", "?")
         print(f"{prefix}: error: process {process_id} lost contact with the others (JAX's "

@@ -13,6 +13,7 @@ import pytest
 from test_distributed import errors, finish, free_port, start
 from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
 from test_stream_families import assert_params_close
+from test_supervise import FATAL
 
 from jaxnn import checkpoint
 from jaxnn.models import defaults
@@ -93,8 +94,35 @@ def test_a_bad_setting_on_one_process_stops_both(tiny_mnist, tmp_path):  # noqa:
     assert not (tmp_path / "d" / "metrics.json").exists()
 
 
-def test_other_settings_on_one_process_are_refused(tiny_mnist, tmp_path):  # noqa: F811
-    """Valid but different settings (--seed) would train two different runs as one."""
+def plant_in_process_1(tmp_path, monkeypatch, code: str) -> None:
+    """Run ``code`` (lines indented 8 spaces) at the start of process 1's supervised child:
+    a test-side sitecustomize on PYTHONPATH."""
+    plant = tmp_path / "plant"
+    plant.mkdir()
+    (plant / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('JAXNN_SUPERVISED') and '--process-id' in os.sys.argv:\n"
+        "    if os.sys.argv[os.sys.argv.index('--process-id') + 1] == '1':\n" + code
+    )
+    monkeypatch.setenv("PYTHONPATH", str(plant))
+
+
+def test_other_settings_on_one_process_are_refused(tiny_mnist, tmp_path, monkeypatch):  # noqa: F811
+    """Valid but different settings (--seed) would train two different runs as one.
+
+    And the race CI once met on the way out (1 run in 24 here under CPU load): process 0,
+    told that process 1 is leaving, exits and takes the coordination service with it, and
+    JAX's client in process 1 logs its fatal line and aborts before process 1's own exit.
+    Planted here in process 1 every time (a test-side sitecustomize: its last step is that
+    abort): its own line and its own exit code (2) still stand, not exit 7."""
+    plant_in_process_1(
+        tmp_path, monkeypatch,
+        "        from jaxnn import distributed\n"
+        "        def aborted(code):\n"
+        f"            os.write(2, {FATAL!r})\n"
+        "            os.abort()\n"
+        "        distributed._exit_now = aborted\n",
+    )  # fmt: skip
     (code0, _, err0), (code1, _, err1) = finish(
         two(tiny_mnist, tmp_path / "d", extra=((), ("--seed", "5"))), timeout=120
     )
@@ -109,12 +137,8 @@ def test_a_python_error_during_training_stops_both(tiny_mnist, tmp_path, monkeyp
     process 0 stops with `process 1 failed` (exit 7) instead of waiting in the collective,
     and only once process 1 has said it is leaving: process 1 is not aborted by the
     coordination service going away (which the supervisor reports as `lost contact`)."""
-    plant = tmp_path / "plant"
-    plant.mkdir()
-    (plant / "sitecustomize.py").write_text(
-        "import os\n"
-        "if os.environ.get('JAXNN_SUPERVISED') and '--process-id' in os.sys.argv:\n"
-        "    if os.sys.argv[os.sys.argv.index('--process-id') + 1] == '1':\n"
+    plant_in_process_1(
+        tmp_path, monkeypatch,
         "        from jaxnn import stream\n"
         "        real, calls = stream.Source.read, []\n"
         "        def read(self, indices):\n"
@@ -134,9 +158,8 @@ def test_a_python_error_during_training_stops_both(tiny_mnist, tmp_path, monkeyp
         "                return self.inner.write(text)\n"
         "            def __getattr__(self, name):\n"
         "                return getattr(self.inner, name)\n"
-        "        os.sys.stderr = Slow(os.sys.stderr)\n"
-    )
-    monkeypatch.setenv("PYTHONPATH", str(plant))
+        "        os.sys.stderr = Slow(os.sys.stderr)\n",
+    )  # fmt: skip
     (code0, _, err0), (code1, _, err1) = finish(
         two(tiny_mnist, tmp_path / "d", extra=(("--stream",), ("--stream",))), timeout=120
     )

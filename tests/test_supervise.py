@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from jaxnn import supervise
 
 FATAL = (b"F1129 18:46:59.696741   12470 client.h:80] Terminating process because the JAX "
@@ -37,34 +39,61 @@ def test_output_passes_through_and_the_fatal_abort_does_not():
     assert pumped.said
 
 
+def supervised(tmp_path, monkeypatch, body: str) -> int:
+    """``supervise.supervise``'s code for a child that runs ``body`` (a Python script)."""
+    script = tmp_path / "child.py"
+    script.write_text(body)
+    real = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen",
+                        lambda _, **kw: real([sys.executable, str(script)], **kw))  # fmt: skip
+    return supervise.supervise(["train"], "jaxnn train", 1)
+
+
+def said_then(said: bytes, ending: str) -> str:
+    """A child script that writes ``said`` on stderr, then ends with ``ending``."""
+    return f"import os, sys\nsys.stderr.buffer.write({said!r})\nsys.stderr.flush()\n{ending}\n"
+
+
 def test_a_child_that_said_its_error_then_aborted_is_that_one_line(tmp_path, monkeypatch,
                                                                    capfd):  # fmt: skip
     """Process 0 killed: the child's collective fails and it prints its lost-contact line,
     then JAX's client aborts it on the way out. The supervisor adds no second line."""
     said = b"jaxnn train: error: process 1 of 2 lost contact with the others (Gloo)\n"
-    script = tmp_path / "abort.py"
-    script.write_text(f"import os, sys\nsys.stderr.buffer.write({said + FATAL!r})\n"
-                      "sys.stderr.flush()\nos.abort()\n")  # fmt: skip
-    real = subprocess.Popen
-    monkeypatch.setattr(subprocess, "Popen",
-                        lambda _, **kw: real([sys.executable, str(script)], **kw))  # fmt: skip
-    assert supervise.supervise(["train"], "jaxnn train", 1) == 7
+    assert supervised(tmp_path, monkeypatch, said_then(said + FATAL, "os.abort()")) == 7
     assert capfd.readouterr().err.encode() == said
+
+
+@pytest.mark.parametrize("ending", ["os.abort()", "os._exit(2)"])
+@pytest.mark.parametrize("chose", [True, False], ids=["chose", "chose_nothing"])
+def test_a_child_aborted_after_choosing_its_code_exits_with_that_code(
+    tmp_path, monkeypatch, capfd, ending, chose
+):
+    """The race CI met: process 1 prints its own error (--lr -1: exit 2) and says it is
+    leaving; process 0, told, exits and takes the coordination service with it; JAX's
+    client in process 1 then logs its fatal line and aborts — before or after process 1's
+    own ``os._exit(2)``. The code it had chosen stands; a child that chose none (process 0
+    gone mid-collective) is exit 7."""
+    said = b"jaxnn train: error: --lr must be a finite number > 0; got -1.0\n"
+    choose = "from jaxnn import supervise\nsupervise.chosen(2)\n" if chose else ""
+    code = supervised(tmp_path, monkeypatch, choose + said_then(said + FATAL, ending))
+    assert code == (2 if chose else 7)
+    assert capfd.readouterr().err.encode() == said
+
+
+def test_chosen_does_nothing_outside_a_supervised_child(monkeypatch):
+    monkeypatch.delenv(supervise.CODE_FD, raising=False)
+    supervise.chosen(2)  # no pipe named: nothing written, nothing raised
+    read, write = os.pipe()
+    os.close(read)
+    monkeypatch.setenv(supervise.CODE_FD, str(write))
+    supervise.chosen(2)  # the supervisor gone (a broken pipe): nothing raised
+    os.close(write)
 
 
 def test_an_aborted_child_is_one_line_and_exit_7(tmp_path, monkeypatch, capfd):
     """A child that aborts (SIGABRT) after a fatal C++ log, as JAX's client does when the
     coordination service is gone."""
-    script = tmp_path / "abort.py"
-    script.write_text(f"import os, sys\nsys.stderr.buffer.write({FATAL!r})\nsys.stderr.flush()\n"
-                      "os.abort()\n")  # fmt: skip
-    real = subprocess.Popen
-
-    def popen(command, **kwargs):
-        return real([sys.executable, str(script)], **kwargs)
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    code = supervise.supervise(["train"], "jaxnn train", 1)
+    code = supervised(tmp_path, monkeypatch, said_then(FATAL, "os.abort()"))
     err = capfd.readouterr().err
     assert code == 7
     assert err.splitlines() == [err.splitlines()[0]] and "process 1 lost contact" in err
