@@ -47,10 +47,7 @@ def fixture_trainer(name: str, settings: dict):
     init_opt_state, step = train.model_step(model, "hand", optimizer)
 
     @jax.jit
-    def before_after(key):
-        key_params, key_data, key_noise = jax.random.split(key, 3)
-        params = model.init(key_params)
-        X, Y = models.example(model, key_data, M)
+    def before_after(params, X, Y, key_noise):
         # J without noise where the model has an evaluation mode (a conv net's dropout:
         # key=None), else at one fixed noise key (a VAE's ε, a GAN's z)
         dropout_only = name in models.IMAGE_MODELS
@@ -64,7 +61,14 @@ def fixture_trainer(name: str, settings: dict):
         trained = jax.lax.scan(body, (params, init_opt_state(params)), jnp.arange(STEPS))[0][0]
         return model.cost(params, X, Y, 0.0, **kw), model.cost(trained, X, Y, 0.0, **kw)
 
-    return lambda seed: tuple(float(J) for J in before_after(jax.random.PRNGKey(seed)))
+    def trainer(seed):
+        # the draws outside the compiled steps: threefry inside the program compiles slowly
+        key_params, key_data, key_noise = jax.random.split(jax.random.PRNGKey(seed), 3)
+        params = model.init(key_params)
+        X, Y = models.example(model, key_data, M)
+        return tuple(float(J) for J in before_after(params, X, Y, key_noise))
+
+    return trainer
 
 
 # every registered model, later ones too; the CIFAR ResNets differ only in depth and share
