@@ -259,8 +259,17 @@ def _is_lost_contact(error: BaseException) -> bool:
 def abandon(message: str, code: int) -> None:
     """Print ``message`` and exit now, skipping JAX's shutdown barrier (which waits for
     every process, the dead one too, and then aborts with a stack trace)."""
-    print(message, file=sys.stderr, flush=True)
+    say(message)
     _exit_now(code)
+
+
+def say(line: str) -> None:
+    """``line`` and its newline on stderr in one write: ``print`` writes the newline
+    separately, and JAX's client aborting in that instant (process 0 gone) wrote its fatal
+    log line between the two (seen under load), so that the supervisor could not tell it
+    from the child's own line."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _exit_now(code: int) -> None:
@@ -353,7 +362,7 @@ class Watch:
         word before it takes the coordination service down), and exit with ``code``."""
         with self.lock:  # the other threads wait here until the process has exited
             self.leaving = True
-            print(message, file=sys.stderr, flush=True)
+            say(message)
             sys.stdout.flush()  # all said before process 0 may leave
             supervise.chosen(code)  # stands even if JAX's client aborts this process now
             try:

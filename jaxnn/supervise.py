@@ -38,9 +38,12 @@ def _environment() -> dict:
     return {**os.environ, ENV: str(os.getpid()), LOG_LEVEL: "3" if level in (None, "1") else level}
 
 
-# glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ...
-_FATAL = re.compile(rb"^F\d{4} \d\d:\d\d:\d\d")
-_MAYBE_FATAL = re.compile(rb"F\d{0,4}$")
+# glog's fatal line: F1129 18:46:59.696741   12470 client.h:80] ... — at the start of a line,
+# or glued to the end of the child's last line when the abort's write came between that
+# line's text and its newline
+_FATAL = re.compile(rb"F\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^ \]]+:\d+\] ")
+# the start of one, at the end of what has come so far (held back until the rest comes)
+_MAYBE_FATAL = re.compile(rb"F(?:\d{0,3}|\d{4}(?: [\d:.]*(?: +\d*(?: [^ \]\n]*)?)?)?)$")
 
 
 def wanted() -> bool:
@@ -94,27 +97,43 @@ def _chosen_code(read_fd: int) -> int | None:
 
 def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     """Copy ``source`` to ``sink`` as it comes until EOF, dropping everything from a fatal
-    C++ log line on; ``(fatal, said)``: whether there was one, and whether the child printed
-    its own error line (``prefix: error: …``) before it."""
-    fatal, said, partial = False, False, b""
+    C++ log line on (a line cut short by one ends there, with its newline); ``(fatal,
+    said)``: whether there was one, and whether the child printed its own error line
+    (``prefix: error: …``) before it. An unfinished line (a progress bar's ``\\r`` updates)
+    is shown as it comes, except a tail that may be the start of a fatal line."""
+    fatal, said, pending, shown = False, False, b"", b""  # shown: the open line so far
     error_line = f"{prefix}: error:".encode()
     while chunk := os.read(source.fileno(), 65536):
         if fatal:
             continue
-        *lines, partial = (partial + chunk).split(b"\n")
-        for line in lines:
-            if _FATAL.match(line):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for text, ended in [*((line, True) for line in lines), (pending, False)]:
+            found = _FATAL.search(text)
+            held = 0 if found or ended else len(_hold(text))
+            shown_now = text[: found.start()] if found else text[: len(text) - held]
+            said = said or (shown + shown_now).startswith(error_line)
+            if found:
                 fatal = True
+                if shown or shown_now:  # the child's line, cut short by the abort's
+                    sink.write(shown_now + b"\n")
                 break
-            said = said or line.startswith(error_line)
-            sink.write(line + b"\n")
-        # an unfinished line (a progress bar's \r updates) is shown as it comes, unless it
-        # may still turn out to be a fatal log line
-        if not fatal and partial and not _MAYBE_FATAL.match(partial[:5]):
-            sink.write(partial)
-            partial = b""
+            if ended:
+                sink.write(shown_now + b"\n")
+                shown = b""
+            else:
+                sink.write(shown_now)
+                shown, pending = shown + shown_now, text[len(text) - held :]
         sink.flush()
+    if not fatal and pending:
+        sink.write(pending)
+    sink.flush()
     return fatal, said
+
+
+def _hold(text: bytes) -> bytes:
+    """The end of ``text`` that may be the start of a fatal log line (else empty)."""
+    maybe = _MAYBE_FATAL.search(text[-64:])
+    return maybe.group() if maybe else b""
 
 
 def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:

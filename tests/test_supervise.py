@@ -39,6 +39,47 @@ def test_output_passes_through_and_the_fatal_abort_does_not():
     assert pumped.said
 
 
+def pumped_chunks(*chunks: bytes) -> tuple[bytes, bool, bool]:
+    """``_pump`` over ``chunks`` as separate reads (a writer thread feeding a pipe, each
+    chunk read before the next is written)."""
+    read, write = os.pipe()
+    sink = io.BytesIO()
+
+    class Source:
+        def __init__(self):
+            self.chunks = iter(chunks)
+
+        def fileno(self):
+            chunk = next(self.chunks, None)
+            if chunk is not None:
+                os.write(write, chunk)
+            else:
+                os.close(write)
+            return read
+
+    fatal, said = supervise._pump(Source(), sink, "jaxnn train")
+    os.close(read)
+    return sink.getvalue(), fatal, said
+
+
+LOST = (b"jaxnn train: error: process 1 of 2 lost contact with the others (Gloo); every "
+        b"process stops. Restart all of them with --resume")  # fmt: skip
+
+
+def test_a_fatal_line_glued_to_the_childs_last_line_is_cut_off():
+    """Seen under load: the abort's fatal line written between the child's error line and
+    its newline, so that it did not start a line of its own and passed through, stack trace
+    and all. The child's line is kept (with its newline), the rest dropped; so it is when the
+    pieces come in separate reads, cut anywhere."""
+    assert pumped(LOST + FATAL) == (LOST + b"\n", True) and pumped.said
+    for cut in (3, 9, 20, 35, 48):
+        assert pumped_chunks(LOST, FATAL[:cut], FATAL[cut:]) == (LOST + b"\n", True, True)
+    progress = b"epochs:  50%|#####     | 1/2\r"
+    assert pumped_chunks(progress, FATAL) == (progress + b"\n", True, False)
+    # a capital F and digits that are not a log line pass through, once the line goes on
+    assert pumped_chunks(b"loss F1 ", b"0.5\n") == (b"loss F1 0.5\n", False, False)
+
+
 def supervised(tmp_path, monkeypatch, body: str) -> int:
     """``supervise.supervise``'s code for a child that runs ``body`` (a Python script)."""
     script = tmp_path / "child.py"
