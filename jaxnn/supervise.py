@@ -132,7 +132,7 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
 
 def _hold(text: bytes) -> bytes:
     """The end of ``text`` that may be the start of a fatal log line (else empty)."""
-    maybe = _MAYBE_FATAL.search(text[-64:])
+    maybe = _MAYBE_FATAL.search(text[-256:])  # a log line's prefix is ~40-90 bytes
     return maybe.group() if maybe else b""
 
 
