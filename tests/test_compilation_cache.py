@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_distributed import cpu_env
 
 from jaxnn import compilation_cache
 
@@ -95,8 +96,7 @@ print(compilation_cache.compile(*lowered([d[0], d[1]])) is a,
 
 def test_a_mesh_over_the_devices_in_another_order_is_another_program():
     # the module text names the mesh's shape only; the devices' order is part of the key
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    env = cpu_env(devices=2)
     result = subprocess.run([sys.executable, "-c", PLACEMENT], capture_output=True, text=True,
                             timeout=120, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -7,16 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+from test_distributed import cpu_env
 
 from jaxnn import checkpoint
 
 
 def _run(out, devices, extra_env=None, epochs=2):
-    env = dict(
-        os.environ,
-        XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-    )
+    env = cpu_env(devices=4)
     return subprocess.run(
         [sys.executable, "-m", "jaxnn.cli", "train", "--dataset", "digits", "--layers",
          "64,32,10", "--batch-size", "64", "--epochs", str(epochs), "--seed", "5", "--quiet",
@@ -57,11 +54,7 @@ text = epoch.lower(params, opt.init(params), train.epoch_order(jax.random.PRNGKe
                    X, Y).compile().as_text()
 print("all-reduce" in text, len(jax.devices()))
 """
-    env = dict(
-        os.environ,
-        XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
-        JAX_PLATFORMS="cpu",
-    )
+    env = cpu_env(devices=4)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -26,10 +26,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def cpu_env() -> dict:
-    """One CPU device per process (JAX_PLATFORMS=cpu: a machine with a GPU runs the CPU
-    path the test checks; no forced host device count; the tests' other XLA flags kept)."""
+def cpu_env(devices: int | None = None) -> dict:
+    """A subprocess's environment on the CPU (JAX_PLATFORMS=cpu: a machine with a GPU runs
+    the CPU path the test checks): one device per process, or ``devices`` host devices
+    (``--xla_force_host_platform_device_count``); the tests' other XLA flags kept."""
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    if devices is not None:
+        flags.append(f"--xla_force_host_platform_device_count={devices}")
     return {**os.environ, "XLA_FLAGS": " ".join(flags), "JAX_PLATFORMS": "cpu"}
 
 
