@@ -109,8 +109,8 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
         *lines, pending = (pending + chunk).split(b"\n")
         for text, ended in [*((line, True) for line in lines), (pending, False)]:
             found = _FATAL.search(text)
-            held = 0 if found or ended else len(_hold(text))
-            shown_now = text[: found.start()] if found else text[: len(text) - held]
+            cut = found.start() if found else len(text) if ended else _held_from(text)
+            shown_now = text[:cut]
             said = said or (shown + shown_now).startswith(error_line)
             if found:
                 fatal = True
@@ -122,7 +122,7 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
                 shown = b""
             else:
                 sink.write(shown_now)
-                shown, pending = shown + shown_now, text[len(text) - held :]
+                shown, pending = shown + shown_now, text[cut:]
         sink.flush()
     if not fatal and pending:
         sink.write(pending)
@@ -130,10 +130,12 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     return fatal, said
 
 
-def _hold(text: bytes) -> bytes:
-    """The end of ``text`` that may be the start of a fatal log line (else empty)."""
-    maybe = _MAYBE_FATAL.search(text[-256:])  # a log line's prefix is ~40-90 bytes
-    return maybe.group() if maybe else b""
+def _held_from(text: bytes) -> int:
+    """Where the end of ``text`` that may be the start of a fatal log line begins (its
+    length when there is none)."""
+    window = max(len(text) - 256, 0)  # a log line's prefix is ~40-90 bytes
+    maybe = _MAYBE_FATAL.search(text, window)
+    return maybe.start() if maybe else len(text)
 
 
 def supervise(argv: list[str], prefix: str, process_id: int | None) -> int:
