@@ -101,7 +101,9 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     said)``: whether there was one, and whether the child printed its own error line
     (``prefix: error: …``) before it. An unfinished line (a progress bar's ``\\r`` updates)
     is shown as it comes, except a tail that may be the start of a fatal line."""
-    fatal, said, pending, shown = False, False, b"", b""  # shown: the open line so far
+    # shown: the start of the open line so far, as much as ``said`` reads (a progress bar's
+    # line stays open for the whole run: kept whole, it grew, and so did every copy of it)
+    fatal, said, pending, shown = False, False, b"", b""
     error_line = f"{prefix}: error:".encode()
     while chunk := os.read(source.fileno(), 65536):
         if fatal:
@@ -122,7 +124,7 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
                 shown = b""
             else:
                 sink.write(shown_now)
-                shown, pending = shown + shown_now, text[cut:]
+                shown, pending = (shown + shown_now)[: len(error_line)], text[cut:]
         sink.flush()
     if not fatal and pending:
         sink.write(pending)
