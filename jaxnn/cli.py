@@ -65,14 +65,37 @@ def parse_options(pairs: list[str] | None) -> dict:
 
 
 def cmd_gradcheck(args) -> int:
+    """Check one model at a small random point; its build settings go through the one
+    resolver (``jaxnn.models.options``): a flag or ``--option`` it does not take is refused,
+    one it takes is built with, over the check's small defaults (``GRADCHECK_SIZES``,
+    ``GRADCHECK_DEFAULTS``; the MLP and the conv nets: tanh hidden units unless the paper fixes
+    them)."""
     from jaxnn import gradcheck
+    from jaxnn.models import options as model_options
 
+    if args.m < 1:
+        raise ConfigError(f"--m {args.m}: a gradient check needs at least 1 example (default 4)")
     dims = parse_layers(args.layers)
     options = parse_options(args.option)
-    if args.model not in ("logistic", "mlp", *models.IMAGE_MODELS):
+    image = args.model in models.IMAGE_MODELS
+    flags = {"hidden": args.hidden, "output": args.output, "init": args.init,
+             "width": args.width,
+             "layers": tuple(dims) if args.model == "mlp" else None}  # fmt: skip
+    if args.model == "logistic":
+        given = [f"--{k}" for k, v in flags.items() if v is not None and k != "layers"]
+        if given or options:
+            raise ConfigError(f"logistic regression has no settings to choose: drop "
+                              f"{', '.join(given or ['--option'])}")  # fmt: skip
+    else:
+        if not image and args.input_shape is not None:
+            raise ConfigError(f"--input-shape sizes the convolutional models' check; "
+                              f"{args.model} takes --option (see jaxnn models)")  # fmt: skip
+        model_options.resolve(args.model, flags, options)  # refuses what the model does not take
+    given = {k: v for k, v in flags.items() if v is not None and k != "layers"}
+    if args.model not in ("logistic", "mlp") and not image:
         report = gradcheck.check_model(args.model, seed=args.seed, l2=args.l2, m=args.m,
                                        x64=args.x64, max_per_leaf=args.max_per_leaf or None,
-                                       options=options)  # fmt: skip
+                                       options={**given, **options})  # fmt: skip
         sizes = " ".join(f"{k}={v}" for k, v in report.sizes.items())
         print(f"gradcheck {args.model} {sizes} l2={args.l2} seed={args.seed} m={args.m}")
         print(report.format())
@@ -81,22 +104,28 @@ def cmd_gradcheck(args) -> int:
                 "hand-derived, autodiff and numeric gradients disagree (see table)"
             )
         return 0
-    if args.model in models.IMAGE_MODELS:
+    fixed = gradcheck.PAPER_FIXED.get(args.model, ())
+    hidden = args.hidden or (None if "hidden" in fixed else "tanh")  # smooth: no kinks
+    output = args.output or (None if "output" in fixed else "softmax")
+    if image:
         shape, width = gradcheck.GRADCHECK_SIZES[args.model]
         shape, width = parse_shape(args.input_shape) or shape, args.width or width
-        sizes = f"input={'x'.join(map(str, shape))} width={width:g}"
+        paper_width = "width" in fixed and args.width is None
+        sizes = f"input={'x'.join(map(str, shape))}" + ("" if paper_width else f" width={width:g}")
         report = gradcheck.check_model(
-            args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64,
-            input_shape=shape, width=width, max_per_leaf=args.max_per_leaf or None,
+            args.model, dims, hidden, output, args.seed, args.l2, args.m, args.x64,
+            input_shape=shape, width=None if paper_width else width,
+            max_per_leaf=args.max_per_leaf or None, options={**given, **options},
         )  # fmt: skip
     else:
         sizes = f"layers={dims}"
         report = gradcheck.check_model(
-            args.model, dims, args.hidden, args.output, args.seed, args.l2, args.m, args.x64
-        )
-    fixed = gradcheck.PAPER_FIXED.get(args.model, ())
-    settings = " ".join(f"{name}={getattr(args, name)}" for name in ("hidden", "output")
-                        if name not in fixed) or "hidden/output: the paper's"  # fmt: skip
+            args.model, dims, hidden or "tanh", output or "softmax", args.seed, args.l2, args.m,
+            args.x64, init=args.init or "glorot",
+        )  # fmt: skip
+    settings = " ".join(f"{name}={value}" for name, value in
+                        (("hidden", hidden), ("output", output), *options.items())
+                        if value is not None) or "hidden/output: the paper's"  # fmt: skip
     print(f"gradcheck {args.model} {sizes} {settings} l2={args.l2} seed={args.seed} m={args.m}")
     if report.sizes:  # e.g. dropout: the mask held fixed
         print("; ".join(f"{name}: {value}" for name, value in report.sizes.items()))
@@ -352,7 +381,7 @@ def _sweep(args) -> int:
     _prepare_out_dir(args.out, resume=True)
     ds = data.load(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
     model = build_model(config, data.Shapes.of(ds))
-    X, Y, X_test, Y_test = sweep.dataset_arrays(ds, model, config.output)
+    X, Y, X_test, Y_test = sweep.dataset_arrays(ds, model, model.output)
     result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
         part, None, X, Y, X_test, Y_test, epochs=args.epochs, batch_size=batch_size or None,
         data_seed=args.seed, devices=args.devices, model=model, optimizer=config.optimizer,
@@ -553,8 +582,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-per-leaf", type=int, default=40, metavar="K",
                    help="convolutional models: finite differences on K random entries per "
                    "leaf (0: all); hand vs jax.grad always compares every entry")  # fmt: skip
-    p.add_argument("--hidden", default="tanh", choices=activations.ELEMENTWISE)
-    p.add_argument("--output", default="softmax", choices=mlp.OUTPUTS)
+    p.add_argument("--hidden", default=None, choices=activations.ELEMENTWISE,
+                   help="the MLP and conv nets (default tanh: smooth, no kinks; LeNet-5 1998: "
+                   "the paper's squash)")  # fmt: skip
+    p.add_argument("--output", default=None, choices=(*mlp.OUTPUTS, "rbf"),
+                   help="default softmax (LeNet-5 1998: the paper's RBF)")  # fmt: skip
+    p.add_argument("--init", default=None, help="the weights' scheme (default: the model's)")
     p.add_argument("--l2", type=float, default=0.0)
     p.add_argument("--m", type=int, default=4, help="number of random examples")
     p.add_argument("--seed", type=int, default=0)
@@ -576,8 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--width",
         type=float,
-        default=1.0,
-        help="convolutional models: multiply channels and hidden units by this",
+        default=None,
+        help="convolutional models: multiply channels and hidden units by this (default 1)",
     )
     add_input_shape_arguments(p)
     p.add_argument(
@@ -607,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help=per_model.format("20")[1:])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
-    p.add_argument("--init", default="glorot", help="glorot, he, small, zeros")
+    p.add_argument("--init", default=None, help="glorot, he, small, zeros, lecun98 (default: "
+                   "the model's: glorot; the ResNets' he, LeNet-5 1998's lecun98)")  # fmt: skip
     p.add_argument("--grads", default="hand", help="hand (derived backprop) or autodiff")
     p.add_argument("--conv-backward", default=None, choices=("auto", "fast", "explicit"),
                    help="conv nets: each conv/pool form measured per machine and shape (auto, "
@@ -664,7 +698,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="mlp", help=", ".join(models.MODELS))
     p.add_argument("--option", action="append", metavar="NAME=VALUE",
                    help="a model option (repeatable); see jaxnn models")  # fmt: skip
-    p.add_argument("--width", type=float, default=1.0, help="convolutional models' multiplier")
+    p.add_argument("--width", type=float, default=None,
+                   help="convolutional models' multiplier (default 1)")  # fmt: skip
     add_input_shape_arguments(p)
     p.add_argument("--layers", default=None, help="MLP layer_dims (default n_x,64,C)")
     per_model = "default: the model's (jaxnn models)"

@@ -424,10 +424,13 @@ def check_model(
     num_classes: int = 10,
     max_per_leaf: int | None = 40,
     options: dict | None = None,
+    init: str = "glorot",
 ) -> Report:
     """Gradient-check ``model`` ("logistic", "mlp" or any of ``jaxnn.models.MODELS``) at a
     random point with random data. Families other than the MLP and the convolutional
-    networks go through ``check_any`` (with ``input_shape`` and ``options``).
+    networks go through ``check_any`` (with ``input_shape`` and ``options``); the
+    convolutional networks are built with ``options`` over ``hidden``, ``output`` and
+    ``width`` (``jaxnn gradcheck --option dropout=0``).
 
     ``x64`` runs hand vs ``jax.grad`` in float64 (inside ``compat.enable_x64``), where the
     tight tolerances apply; otherwise in float32. The finite differences are float64 either
@@ -449,9 +452,10 @@ def check_model(
     if model in models.IMAGE_MODELS:
         default_shape, default_width = GRADCHECK_SIZES[model]
         settings = {"hidden": hidden, "output": output, "width": width or default_width}
-        for name in PAPER_FIXED.get(model, ()):
+        for name in PAPER_FIXED.get(model, ()):  # the paper's, unless given in options
             del settings[name]
-        net = models.build(model, input_shape or default_shape, num_classes, **settings)
+        net = models.build(model, input_shape or default_shape, num_classes,
+                           **{**settings, **(options or {})})  # fmt: skip
         targets = net.output.replace("rbf", "softmax")  # the RBF output reads one-hot labels
 
         def make():
@@ -493,7 +497,7 @@ def check_model(
         return _at_point(make, x64, checks_at)
 
     def make():
-        params = _biases_off_zero(mlp.init(key_params, layer_dims, "glorot", jnp.float64))
+        params = _biases_off_zero(mlp.init(key_params, layer_dims, init, jnp.float64))
         return params, random_problem(key_data, layer_dims, output, m, jnp.float64)
 
     def checks_at(params, data):

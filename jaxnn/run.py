@@ -48,11 +48,13 @@ class TrainConfig:
     model: str = "mlp"  # jaxnn.models.MODELS: mlp, lenet5, alexnet, vgg16, rnn, lstm, ...
     options: dict = dataclasses.field(default_factory=dict)  # the model's own (--option K=V)
     layers: tuple[int, ...] | None = None  # MLP only; None: [n_x, 64, C]
-    width: float = 1.0  # convolutional models: channel / hidden-unit multiplier
+    # the build settings with a flag of their own; None: the model's own default (resolved by
+    # jaxnn.models.options, recorded resolved in config.json; None there: no such setting)
+    width: float | None = None  # convolutional models: channel / hidden-unit multiplier
     input_shape: tuple[int, ...] | None = None  # image models: build for (H, W, C), pad to it
     resize: bool = False  # ... or resize the data's images to it (jaxnn.models.input_adapter)
-    hidden: str = "relu"
-    output: str = "softmax"
+    hidden: str | None = None
+    output: str | None = None
     batch_size: int = 200
     lr: float = 0.1
     optimizer: str = "sgd"  # sgd (the notes'), momentum (0.9) or adam: optax's own
@@ -63,7 +65,7 @@ class TrainConfig:
     l2: float = 0.0
     grads: str = "hand"
     decay: float = 1.0
-    init: str = "glorot"
+    init: str | None = None
     data_dir: str | None = None
     manual_dir: str | None = None
     devices: int = 1  # data-parallel over this many local (or, distributed, global) devices
@@ -72,6 +74,11 @@ class TrainConfig:
     stream: bool = False  # read minibatches from the TFDS files (jaxnn.stream)
     memory_budget: float | None = None  # MiB: stream when the training set needs more
     defaulted: tuple[str, ...] = ()  # settings taken from the model's defaults (models.defaults)
+    # filled in by ``resolve`` (what config.json records): every option the builder took,
+    # where the input size came from (given, native, data) and the sizes it was built for
+    model_options: dict | None = None
+    input_fit: str | None = None
+    built: dict | None = None
 
     def validate(self) -> None:
         """Settings errors before any data is loaded or any file written."""
@@ -97,7 +104,7 @@ class TrainConfig:
             stream.check(self.dataset)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"--seed must be in 0..2**32−1; got {self.seed}")
-        if self.output not in ("softmax", "sigmoid", "linear"):
+        if self.output not in (None, "softmax", "sigmoid", "linear", "rbf"):
             raise ConfigError(
                 f"--output {self.output!r}: training classifies, so use softmax "
                 "(C classes, cross-entropy) or sigmoid (2 classes, one output unit, BCE); "
@@ -117,20 +124,19 @@ class TrainConfig:
         if self.model not in models.IMAGE_MODELS and (self.input_shape or self.resize):
             raise ConfigError(f"--input-shape and --resize fit images to a convolutional "
                               f"model; {self.model} reads the data as they are")  # fmt: skip
-        if self.model not in models.IMAGE_MODELS and self.width != 1.0:
-            raise ConfigError(f"--width scales convolutional models; {self.model} takes "
-                              "--layers (mlp) or --option (see jaxnn models)")  # fmt: skip
         if not isinstance(self.options, dict):
             raise ConfigError("options must be a dict of the model's settings (--option K=V)")
-        flags = sorted(set(self.options) & {"output", "hidden", "init", "layers", "width"})
-        if flags:
-            raise ConfigError(f"set {', '.join(flags)} with its own flag (--{flags[0]}), "
-                              "not --option")  # fmt: skip
-        if not (self.width > 0) or math.isinf(self.width):
+        if self.width is not None and (not (self.width > 0) or math.isinf(self.width)):
             raise ConfigError(f"--width must be a finite number > 0; got {self.width}")
+        from jaxnn.models import options as model_options
+
+        model_options.resolve(self.model, {"hidden": self.hidden, "output": self.output,
+                                           "init": self.init, "width": self.width,
+                                           "layers": self.layers}, self.options)  # fmt: skip
         train.make_cost_and_grads(self.grads)  # checks --grads
         train.make_optimizer(self.lr, self.decay, 1, self.optimizer, self.clip_norm, self.beta1)
-        mlp._check_hidden(self.hidden)
+        if self.hidden is not None:
+            mlp._check_hidden(self.hidden)
         if self.layers is not None:
             if len(self.layers) < 2 or min(self.layers) < 1:
                 raise ConfigError(
@@ -141,52 +147,133 @@ class TrainConfig:
 def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
     """The model ``config`` names, sized for the data (``models.LAYOUTS``): an MLP on
     columns, a convolutional network on images, a recurrent one on sequences (an image read
-    row by row); ``config.options`` are the model's own settings."""
-    layout = models.LAYOUTS[config.model]
-    if config.model == "mlp":
-        return models.build("mlp", shapes.input_shape(1), shapes.num_classes,
-                            layers=config.layers, hidden=config.hidden, output=config.output,
-                            init=config.init, **config.options)  # fmt: skip
+    row by row), with every build setting resolved in one place (``resolve``)."""
+    return _resolved(config, shapes)[0]
+
+
+def resolve(config: TrainConfig, shapes: data.Shapes) -> TrainConfig:
+    """``config`` with every setting the model was built with filled in: ``hidden``,
+    ``output``, ``init`` and ``width`` as the builder took them (None where the model has no
+    such setting), the input size an image model reads and how the data are fitted to it,
+    and ``model_options``, every option of the builder (``jaxnn.models.options``). This is
+    what ``config.json`` records: ``rebuild`` makes the same model from it alone."""
+    return _resolved(config, shapes)[1]
+
+
+def _resolved(config: TrainConfig, shapes: data.Shapes) -> tuple[models.Model, TrainConfig]:
+    from jaxnn.models import input_adapter
+    from jaxnn.models import options as model_options
+
+    layout = models.LAYOUTS.get(config.model)
+    if layout is None:
+        raise ConfigError(
+            f"unknown model {config.model!r}; choose one of: {', '.join(models.MODELS)}"
+        )
+    flags = {"hidden": config.hidden, "output": config.output, "init": config.init,
+             "width": config.width, "layers": config.layers}  # fmt: skip
+    resolved = model_options.resolve(config.model, flags, config.options)
+    data_shape = None
     if layout == "images":
-        return _image_model(config, shapes)
-    shape = shapes.sequences() if layout == "sequences" else shapes.input_shape(1)
-    return models.build(config.model, shape, shapes.num_classes,
-                        **_shared_settings(config), **config.options)  # fmt: skip
+        if shapes.image_shape is None:
+            raise ConfigError(
+                f"{config.model} reads images, and {config.dataset} holds "
+                f"{_what_dataset_holds(shapes)}: use an image dataset (digits, mnist, "
+                f"fashion_mnist, cifar10) or a model that reads it ({_readers(shapes)})"
+            )
+        data_shape = shapes.input_shape(0)
+        shape, resize, source = input_adapter.fit(config.model, data_shape, config.input_shape,
+                                                  config.resize)  # fmt: skip
+    elif config.input_shape is not None or config.resize:
+        raise ConfigError(f"--input-shape and --resize fit images to a convolutional "
+                          f"model; {config.model} reads the data as they are")  # fmt: skip
+    elif layout == "sequences":
+        shape = shapes.sequences()
+    else:
+        shape = shapes.input_shape(1)
+    model, shape, source = _build_fitting(
+        config.model,
+        shape,
+        shapes.num_classes,
+        resolved,
+        data_shape,
+        source if layout == "images" else None,
+    )
+    if layout == "images" and (tuple(shape) != tuple(data_shape) or resize):
+        model = input_adapter.adapt(model, data_shape, resize)
+    fitted = {}
+    if layout == "images":
+        fitted = {"input_shape": tuple(shape), "resize": resize, "input_fit": source}
+    built = {"input_shape": list(shape), "num_classes": shapes.num_classes,
+             "data_shape": list(data_shape) if data_shape else None}  # fmt: skip
+    settled = dataclasses.replace(
+        config, **{name: resolved.get(name) for name in ("hidden", "output", "init", "width")},
+        model_options=resolved, built=built, **fitted,
+    )  # fmt: skip
+    return model, settled
 
 
-def _image_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:
-    """A convolutional model at ``--input-shape`` (default: the data's), with the data padded
-    or resized to it in the step. Flags left at their defaults keep the builder's own (the
-    papers' networks: LeNet-5 1998's squashing function and RBF output)."""
+def _build_fitting(name: str, shape, num_classes: int, resolved: dict, data_shape, source):
+    """``(model, shape, source)``: ``models.build`` at ``shape``. An image model whose stages
+    do not fit the data's own size (``source`` "data": VGG-16's five poolings on 8×8 digits)
+    is built at the smallest square size it reads, the data padded to it (``source``
+    "smallest"); where the size was given, the error names that size (``--input-shape``)."""
+    from jaxnn.errors import ShapeError
     from jaxnn.models import input_adapter
 
-    data_shape = shapes.input_shape(0)
-    shape = tuple(config.input_shape or data_shape)
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    settings = {name: getattr(config, name) for name in ("hidden", "output", "init", "width")
-                if getattr(config, name) != defaults[name]}  # fmt: skip
-    model = models.build(config.model, shape, shapes.num_classes, **settings, **config.options)
-    if shape != tuple(data_shape) or config.resize:
-        model = input_adapter.adapt(model, data_shape, config.resize)
+    try:
+        return models.build(name, shape, num_classes, **resolved), shape, source
+    except ShapeError as error:
+        if data_shape is None:
+            raise
+        size = input_adapter.smallest_input(
+            lambda s: models.build(name, s, num_classes, **resolved), data_shape
+        )  # fmt: skip
+        if size is None:
+            raise
+        if source == "data":
+            shape = (size, size, data_shape[2])
+            return models.build(name, shape, num_classes, **resolved), shape, "smallest"
+        raise ShapeError(
+            f"{name} cannot read {'×'.join(map(str, shape))} images (its stages shrink them "
+            f"too far: {str(error).split(':')[0]}); use --input-shape {size},{size},"
+            f"{data_shape[2]} (the smallest it reads; the data are padded to it, or resized "
+            "with --resize)"
+        ) from None
+
+
+def _what_dataset_holds(shapes: data.Shapes) -> str:
+    if shapes.sequence_shape is not None:
+        if len(shapes.sequence_shape) == 1:
+            return f"token ids, sequences of {shapes.sequence_shape[0]}"
+        return f"sequences of {shapes.sequence_shape[0]} vectors of {shapes.sequence_shape[1]}"
+    return f"plain feature vectors ({shapes.n_x} features)"
+
+
+def _readers(shapes: data.Shapes) -> str:
+    """The models that read a dataset of these shapes, by layout (``models.LAYOUTS``)."""
+    layout = "sequences" if shapes.sequence_shape is not None else "columns"
+    return ", ".join(name for name in models.MODELS if models.LAYOUTS[name] == layout)
+
+
+def rebuild(saved: dict) -> models.Model:
+    """The model a run's ``config.json`` records, from that file alone: the same builder,
+    sizes and options, so ``init`` with the run's key gives bitwise the same params."""
+    from jaxnn.models import input_adapter
+
+    try:
+        name, built = saved["model"], saved["built"]
+        model = models.build(name, built["input_shape"], built["num_classes"],
+                             **saved["model_options"])  # fmt: skip
+    except (KeyError, TypeError) as error:
+        raise ConfigError(
+            f"config.json records no model to rebuild ({error}); it was "
+            "written by an older jaxnn: rerun the training"
+        ) from None
+    if built.get("data_shape") and tuple(built["data_shape"]) != tuple(built["input_shape"]):
+        model = input_adapter.adapt(model, built["data_shape"], bool(saved.get("resize")))
+    elif saved.get("resize"):
+        model = input_adapter.adapt(model, built["data_shape"], True)
     return model
-
-
-def _shared_settings(config: TrainConfig) -> dict:
-    """``--output``, ``--hidden`` and ``--init`` for a model whose builder takes them (the
-    activation, the weight scheme); one it does not take is a ConfigError unless left at its
-    default (an autoencoder has no --output: its loss fixes the output layer)."""
-    accepted = models.option_names(config.model)
-    settings = {"output": config.output, "hidden": config.hidden, "init": config.init}
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    for name, value in settings.items():
-        if name not in accepted and value != defaults[name]:
-            own = [option for option in accepted if option not in settings]
-            flags = [f"--{option}" for option in accepted if option in settings]
-            raise ConfigError(
-                f"--{name} {value}: {config.model} has no such setting; its options: "
-                f"--option {'/'.join(own) or '(none)'}" + (f", {', '.join(flags)}" if flags else "")
-            )
-    return {name: value for name, value in settings.items() if name in accepted}
 
 
 def _targets(labels: np.ndarray, num_classes: int, output: str, model=None,
@@ -228,10 +315,11 @@ class _Plan(NamedTuple):
     epoch_fn: Callable
     evaluate: Callable  # (params, X_rows, Y_rows, key) -> {metric: value}
     params: dict  # the initial params
+    config: TrainConfig  # with every build setting resolved (``resolve``): config.json's
 
 
 def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
-    model = build_model(config, shapes)
+    model, settled = _resolved(config, shapes)
     if config.batch_size > shapes.m_train:
         raise ConfigError(
             f"--batch-size {config.batch_size} is larger than the {shapes.m_train} training "
@@ -246,7 +334,7 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
         chunked_epoch.ChunkedEpoch(step, shapes.m_train, config.batch_size, mesh,
                                    model.example_axis),  # the bar moves inside an epoch
         train.make_metrics(model, config.l2, rows=True),
-        train.replicate(model.init(key_init), mesh),
+        train.replicate(model.init(key_init), mesh), settled,
     )  # fmt: skip
 
 
@@ -391,11 +479,11 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         compiled = None
     else:
         plan, dataset, data_seconds, compiled = _load_while_compiling(config, key_init, mesh)
-        arrays = _device_arrays(dataset, plan.model, config.output, mesh)
+        arrays = _device_arrays(dataset, plan.model, plan.model.output, mesh)
     start_epoch, params, opt_state, key_data, history = _start_or_resume(
         config, plan, out_dir, ckpt_dir, resume, key_data, mesh
     )
-    saved_config = {**dataclasses.asdict(config), "layers": _layers(plan), "out_dir": out_dir}
+    saved_config = {**dataclasses.asdict(plan.config), "layers": _layers(plan), "out_dir": out_dir}
     _write_json(os.path.join(out_dir, "config.json"), saved_config)
     compiled_ahead = compiled is not None
     if compiled is None:
@@ -486,11 +574,11 @@ def _open_stream(config: TrainConfig, key_init, mesh):
     epoch = stream.StreamedEpoch(step, opened.shapes.m_train, config.batch_size, mesh,
                                  plan.model.example_axis)  # fmt: skip
     plan = plan._replace(epoch_fn=epoch)
-    arrays = _device_arrays(opened.dataset, plan.model, config.output, mesh)
+    arrays = _device_arrays(opened.dataset, plan.model, plan.model.output, mesh)
     num_classes, model = opened.dataset.num_classes, plan.model
 
     def targets(labels):
-        return _targets(labels, num_classes, config.output, model)
+        return _targets(labels, num_classes, model.output, model)
 
     source = stream.Source(opened.records, model.input_shape, model.example_axis, targets)
     arrays = arrays._replace(X_rows=source, Y_rows=None)
@@ -524,7 +612,7 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     start_epoch, history = 0, []
     history_path = os.path.join(out_dir, "history.jsonl")
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
-        _check_same_run(os.path.join(out_dir, "config.json"), config, _layers(plan))
+        _check_same_run(os.path.join(out_dir, "config.json"), plan.config, _layers(plan))
         template = _state(params, opt_state, 0, key_data, 0)
         start_epoch, state = checkpoint.restore(ckpt_dir, template)
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]

@@ -24,7 +24,8 @@ def small(name: str, settings: dict) -> models.Model:
     hidden/output where its builder takes them."""
     accepted = models.option_names(name)
     fixed = gradcheck.PAPER_FIXED.get(name, ())  # the paper's own (LeNet-5 1998's RBF output)
-    shared = {k: settings[k] for k in ("hidden", "output") if k in accepted and k not in fixed}
+    shared = {k: settings[k] for k in ("hidden", "output")
+              if k in accepted and k not in fixed and settings[k] is not None}  # fmt: skip
     if name == "mlp":
         return models.build("mlp", (6,), 3, layers=[6, 5, 3], **shared)
     if name in gradcheck.GRADCHECK_SIZES:

@@ -59,18 +59,23 @@ def _check_size(name: str, value, low: int = 1) -> int:
     return value
 
 
+EMBED = 32  # a language model's token embedding, when --option embed is not given
+
+
 def recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
-              output: str = "softmax", embed: int = 32, remat: bool = False) -> Model:  # fmt: skip
+              output: str = "softmax", embed: int | None = None,
+         remat: bool = False) -> Model:  # fmt: skip
     """The ``Model`` of ``_recurrent`` (same arguments)."""
     return _recurrent(cell, input_shape, num_outputs, hidden_size, output, embed, remat)[0]
 
 
 def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
-               output: str = "softmax", embed: int = 32, remat: bool = False):  # fmt: skip
+               output: str = "softmax", embed: int | None = None, remat: bool = False):  # fmt: skip
     """``(model, backward, data_cost)``: a ``cell`` ("rnn", "lstm" or "gru") network for
     sequences of ``input_shape``: ``(T, n_x)`` vectors (many-to-one, ``num_outputs``
     classes or, with ``output="linear"``, values) or ``(T,)`` token ids (a language model
-    over a vocabulary of ``num_outputs``, embedded in ``embed`` dimensions). ``remat``
+    over a vocabulary of ``num_outputs``, embedded in ``embed`` dimensions, default
+    ``EMBED``; vector sequences take no ``embed``). ``remat``
     (LSTM, GRU): recompute the gates in the backward pass instead of storing them (see
     ``jaxnn.layers.lstm``). ``backward(params, X, dZ, saved) -> (grads, dh)`` and
     ``data_cost(params, X, Y) -> (J, dZ, saved)`` are the pieces ``cost_and_grads``
@@ -88,7 +93,10 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
         )
     tokens = len(input_shape) == 1
     T = input_shape[0]
-    n_e = _check_size("embed", embed) if tokens else None
+    if not tokens and embed is not None:
+        raise ConfigError(f"--option embed sizes a language model's token embedding; these "
+                          f"sequences are vectors of {input_shape[1]}: drop it")  # fmt: skip
+    n_e = _check_size("embed", EMBED if embed is None else embed) if tokens else None
     n_x = n_e if tokens else input_shape[1]
     if tokens and output != "softmax":
         raise ConfigError("a language model over token ids predicts the next token: --output "
@@ -264,19 +272,21 @@ def _recurrent(cell: str, input_shape, num_outputs: int, hidden_size: int = 128,
 
 
 def rnn(input_shape=(28, 28), num_classes: int = 10, hidden_size: int = 128,
-        output: str = "softmax", embed: int = 32) -> Model:  # fmt: skip
+        output: str = "softmax", embed: int | None = None) -> Model:  # fmt: skip
     """The tanh RNN (``jaxnn.layers.rnn``); see ``recurrent``."""
     return recurrent("rnn", input_shape, num_classes, hidden_size, output, embed)
 
 
 def lstm(input_shape=(28, 28), num_classes: int = 10, hidden_size: int = 128,
-         output: str = "softmax", embed: int = 32, remat: bool = False) -> Model:  # fmt: skip
+         output: str = "softmax", embed: int | None = None,
+         remat: bool = False) -> Model:  # fmt: skip
     """The LSTM (``jaxnn.layers.lstm``); see ``recurrent``."""
     return recurrent("lstm", input_shape, num_classes, hidden_size, output, embed, remat)
 
 
 def gru(input_shape=(28, 28), num_classes: int = 10, hidden_size: int = 128,
-        output: str = "softmax", embed: int = 32, remat: bool = False) -> Model:  # fmt: skip
+        output: str = "softmax", embed: int | None = None,
+        remat: bool = False) -> Model:  # fmt: skip
     """The GRU (``jaxnn.layers.gru``, Cho et al. 2014); see ``recurrent``."""
     return recurrent("gru", input_shape, num_classes, hidden_size, output, embed, remat)
 

@@ -85,12 +85,23 @@ def resnet(input_shape=(32, 32, 3), num_classes: int = 10, depth: int = 20,
 
 
 def _named(depth: int, shortcuts: bool):
-    def build(input_shape=(32, 32, 3), num_classes: int = 10, hidden: str = "relu",
-              output: str = "softmax", init: str = "he", width: float = 1.0,
-              conv_backward: str = "fast", shortcut: str = "A", momentum: float = 0.1,
-              eps: float = 1e-5) -> Model:  # fmt: skip
-        return resnet(input_shape, num_classes, depth, shortcuts, hidden, output, init, width,
-                      conv_backward, shortcut, momentum, eps)  # fmt: skip
+    if shortcuts:
+
+        def build(input_shape=(32, 32, 3), num_classes: int = 10, hidden: str = "relu",
+                  output: str = "softmax", init: str = "he", width: float = 1.0,
+                  conv_backward: str = "fast", shortcut: str = "A", momentum: float = 0.1,
+                  eps: float = 1e-5) -> Model:  # fmt: skip
+            return resnet(input_shape, num_classes, depth, True, hidden, output, init, width,
+                          conv_backward, shortcut, momentum, eps)  # fmt: skip
+
+    else:  # no shortcuts: no shortcut option (A or B would build the same net)
+
+        def build(input_shape=(32, 32, 3), num_classes: int = 10, hidden: str = "relu",
+                  output: str = "softmax", init: str = "he", width: float = 1.0,
+                  conv_backward: str = "fast", momentum: float = 0.1,
+                  eps: float = 1e-5) -> Model:  # fmt: skip
+            return resnet(input_shape, num_classes, depth, False, hidden, output, init, width,
+                          conv_backward, "A", momentum, eps)  # fmt: skip
 
     build.__doc__ = (f"{'ResNet' if shortcuts else 'The plain net'}-{depth} of He et al. 2016 "
                      "§4.2 (jaxnn.models.resnet)")  # fmt: skip
