@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test lint lock docs bench bench-gpu experiments check-versions clean
+.PHONY: demo test test-tier2 lint lock docs bench bench-gpu experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
@@ -29,6 +29,12 @@ demo: $(STAMP)
 # pytest exits 5 when it collects nothing: treat that as a failure, never a silent pass.
 test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The slower tier (.ci/run runs it after make test): whole runs of every registered model
+# (resume = uninterrupted, config.json rebuilds the model); ~10 min on 2 cores.
+test-tier2: $(STAMP)
+	JAXNN_TIER2=1 $(BIN)/python -m pytest tests/test_conformance_runs.py; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
