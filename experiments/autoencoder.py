@@ -15,9 +15,9 @@ import os
 
 import jax.numpy as jnp
 import numpy as np
+from helpers import generative_runs
 
 from jaxnn import experiment
-from jaxnn.models import generative_runs
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 

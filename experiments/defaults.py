@@ -18,10 +18,11 @@ import time
 
 import jax
 import numpy as np
+from helpers import generative_runs
 
 from jaxnn import experiment
 from jaxnn.errors import JaxnnError
-from jaxnn.models import defaults, gan, generative_runs
+from jaxnn.models import defaults, gan
 from jaxnn.run import train_and_evaluate
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -22,10 +22,11 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import generative_runs
 
 from jaxnn import checkpoint, data, experiment, run, sample_scores, train
 from jaxnn.layers import sequential
-from jaxnn.models import gan, generative_runs
+from jaxnn.models import gan
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 

@@ -12,10 +12,10 @@ import time
 import jax
 import numpy as np
 import optax
+from helpers.resnet_runs import padded_32
 
 from jaxnn import experiment, models, train
 from jaxnn.models import resnet
-from jaxnn.models.resnet_experiments import padded_32
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+from helpers.resnet_runs import padded_32, weight_gradient_norms
 
 from jaxnn import experiment
 from jaxnn.models import resnet
-from jaxnn.models.resnet_experiments import padded_32, weight_gradient_norms
 
 
 @dataclasses.dataclass(frozen=True)

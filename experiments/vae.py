@@ -18,9 +18,10 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import generative_runs
 
 from jaxnn import experiment, run
-from jaxnn.models import generative_runs, vae
+from jaxnn.models import vae
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 

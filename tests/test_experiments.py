@@ -14,6 +14,7 @@ import pytest
 pytestmark = pytest.mark.usefixtures("untuned")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))  # the scripts' shared helpers (as when run)
 
 
 def load(name):
