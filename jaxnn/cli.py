@@ -442,6 +442,9 @@ def cmd_summary(args) -> int:
             f"summary covers the layer-built models: {', '.join(models.IMAGE_MODELS)} (the "
             "MLP's sizes are its --layers)"
         )
+    if args.classes is not None and args.classes < 1:  # not `or`: 0 would mean the default
+        raise ConfigError(f"--classes must be ≥ 1; got {args.classes} (leave it out for the "
+                          "architecture's own)")  # fmt: skip
     shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT.get(args.model, (32, 32, 3))
     classes = args.classes or convnet.DEFAULT_CLASSES.get(args.model, 10)
     model = models.build(args.model, shape, classes, width=args.width)
@@ -761,17 +764,31 @@ def _resume_hint(args) -> str:
     return f"; epoch {saved} is saved: rerun the same command with --resume --out {out}"
 
 
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE (13): the status of a command the reader stopped
+
+
 def run() -> None:
     """The ``jaxnn`` console script and ``python -m jaxnn.cli``: ``main``, then exit.
 
     Before the interpreter shuts down, ``gc.freeze()`` moves every live object out of the
     cyclic garbage collector's reach: its passes over JAX's, orbax's and TFDS's module state
     at shutdown took ~0.4 s of each command (measured), for memory the OS reclaims anyway.
-    Every file is closed and every background save finished before ``main`` returns."""
+    Every file is closed and every background save finished before ``main`` returns.
+
+    A reader that stops early (``jaxnn summary … | head``) closes the pipe: the next write
+    raises ``BrokenPipeError``. As the Python docs' recipe (``signal`` module, "Note on
+    SIGPIPE") does, stdout is then pointed at ``os.devnull`` — so the flush at shutdown
+    cannot raise again — and the command exits quietly with 141 = 128 + SIGPIPE, what the
+    shell reports for ``cat`` or ``yes`` stopped the same way: the command did not finish
+    (a ``train`` stops at its next print), and ``set -o pipefail`` scripts can tell."""
     import gc
 
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = BROKEN_PIPE_EXIT
     gc.freeze()
     sys.exit(code)
 
