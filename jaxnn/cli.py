@@ -361,9 +361,12 @@ def _sweep(args) -> int:
     if not distributed.is_writer():
         return 0
     dims = model.describe
+    # final_cost as `jaxnn train` reports it: the cost on the whole training set after the
+    # last epoch (not the last epoch's mean minibatch cost, kept as minibatch_cost_mean)
     rows = [
-        {**c, "final_cost": float(result.costs[i, -1]),
-         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items()},
+        {**c, "final_cost": float(result.train_metrics["cost"][i]),
+         "minibatch_cost_mean": float(result.costs[i, -1]),
+         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items() if k != "cost"},
          **{f"test_{k}": float(v[i]) for k, v in result.test_metrics.items()}}
         for i, c in enumerate(configs)
     ]  # fmt: skip
@@ -382,12 +385,24 @@ def _sweep(args) -> int:
     if len(configs) <= 12:
         ax.legend(fontsize=7)
     experiment.save(fig, args.out, "sweep.png")
-    score = "accuracy" if "accuracy" in result.test_metrics else "cost"  # best first
-    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train ' + score:>16}{'test ' + score:>16}")
-    for r in sorted(rows, key=lambda r: -r["test_accuracy"] if score == "accuracy"
-                    else np.nan_to_num(r["test_cost"], nan=np.inf)):  # fmt: skip
-        print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>9.4f}"
-              f"{r['train_' + score]:>16.4f}{r['test_' + score]:>16.4f}")  # fmt: skip
+    score, higher = sweep.primary_score(model)  # the model's own: accuracy or its cost
+    train_score = "final_cost" if score == "cost" else f"train_{score}"
+
+    def rank(r):  # best first, a diverged (nan) configuration last
+        value = -r[f"test_{score}"] if higher else r[f"test_{score}"]
+        return np.nan_to_num(value, nan=np.inf)
+
+    print(f"best test {score} first; final train cost: the cost on the whole training set "
+          "after the last epoch (jaxnn train's final_cost)")  # fmt: skip
+    print(
+        f"{'seed':>5}{'lr':>9}{'l2':>9}{'final train cost':>18}"
+        + ("" if score == "cost" else f"{'train ' + score:>16}")
+        + f"{'test ' + score:>16}"
+    )
+    for r in sorted(rows, key=rank):
+        print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>18.4f}"
+              + ("" if score == "cost" else f"{r[train_score]:>16.4f}")
+              + f"{r[f'test_{score}']:>16.4f}")  # fmt: skip
     runs = ("one compiled program" if result.chunk >= len(configs)
             else f"one compiled program, {result.chunk} at a time")  # fmt: skip
     print(
@@ -683,7 +698,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=None,
                    help="0: full batch; " + per_model)  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed of the shared data order")
+    p.add_argument("--seed", type=int, default=None,
+                   help="one data order, from this seed, shared by every configuration "
+                   "(default: each configuration's order from its own seed, as jaxnn train "
+                   "--seed draws it, so that each equals that run)")  # fmt: skip
     p.add_argument(
         "--devices", type=int, default=1, metavar="N",
         help="split the configurations over N devices (on a CPU: N host devices, e.g. the "
