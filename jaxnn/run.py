@@ -370,7 +370,8 @@ def train_and_evaluate(
     from jaxnn import runlock
 
     config.validate()
-    with runlock.owned(out_dir, distributed.is_writer()):
+    # progress=False (--quiet): no bar of ours, nor TFDS's while it prepares the dataset
+    with runlock.owned(out_dir, distributed.is_writer()), data.progress_bars(progress):
         return _train_and_evaluate(config, out_dir, resume, progress)
 
 

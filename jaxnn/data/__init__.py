@@ -6,6 +6,7 @@ every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and inte
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import socket
 import time
@@ -337,9 +338,26 @@ def _find_source(builder, name: str, manual_dir: str | None) -> str | None:
     return folder
 
 
+_show_bars = True  # TFDS's progress bars while a dataset is prepared (see progress_bars)
+
+
+@contextlib.contextmanager
+def progress_bars(show: bool):
+    """Inside, a dataset prepared for the first time shows TFDS's progress bars (download,
+    generating splits, shuffling) only if ``show``: ``jaxnn train --quiet`` (and
+    ``train_and_evaluate(progress=False)``) shows none."""
+    global _show_bars
+    before, _show_bars = _show_bars, show
+    try:
+        yield
+    finally:
+        _show_bars = before
+
+
 def _build(builder, name: str, folder: str | None, damage) -> str:
     """Build the copy from ``folder`` (or the download), the damaged one deleted first."""
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import tqdm_utils
 
     from jaxnn.data import prepared
 
@@ -347,7 +365,12 @@ def _build(builder, name: str, folder: str | None, damage) -> str:
         prepared.discard(prepared.folder_of(builder), name, damage,
                          folder or builder.URL_ROOT)  # fmt: skip
     config = tfds.download.DownloadConfig(manual_dir=folder)
-    builder.download_and_prepare(download_config=config)
+    shown = tqdm_utils._active  # TFDS's own switch (tfds.display_progress_bar): put back after
+    tfds.display_progress_bar(shown and _show_bars)
+    try:
+        builder.download_and_prepare(download_config=config)
+    finally:
+        tfds.display_progress_bar(shown)
     origin = f"built from {folder}" if folder else f"downloaded from {builder.URL_ROOT}"
     return f"{origin} into {builder.data_dir}"
 
