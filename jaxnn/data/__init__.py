@@ -84,11 +84,35 @@ class Shapes(NamedTuple):
         if example_axis == 1:
             return (self.n_x,)
         if self.image_shape is None:
-            raise ConfigError(
-                "this dataset has no images (its examples are plain feature vectors): a "
-                "convolutional model needs an image dataset (digits, mnist, fashion_mnist)"
-            )
+            images = ", ".join(image_datasets())
+            raise ConfigError(f"{self.holds()}, not images: {self.read_by()}; a convolutional "
+                              f"model needs an image dataset ({images})")  # fmt: skip
         return tuple(self.image_shape)
+
+    def holds(self) -> str:
+        """What one example is, in words: "this dataset holds token ids (sequences of 100)"."""
+        if self.sequence_shape is not None and len(self.sequence_shape) == 1:
+            return f"this dataset holds token ids (sequences of {self.sequence_shape[0]})"
+        if self.sequence_shape is not None:
+            T, n_x = self.sequence_shape
+            return f"this dataset holds sequences ({T} steps of {n_x} values)"
+        return f"this dataset holds feature vectors ({self.n_x} features)"
+
+    def read_by(self) -> str:
+        """The models that read such examples (``jaxnn.models.LAYOUTS``), in words."""
+        from jaxnn import models
+
+        layout = "sequences" if self.sequence_shape is not None else "columns"
+        names = [name for name, read in models.LAYOUTS.items() if read == layout]
+        what = {"sequences": "sequences", "columns": "feature vectors"}[layout]
+        return f"the models that read {what} are {', '.join(names)}"
+
+
+def image_datasets() -> list[str]:
+    """The datasets whose examples are images (a convolutional model's, or a recurrent one's
+    read row by row)."""
+    return [name for name, spec in DATASETS.items()
+            if spec.shapes is not None and spec.shapes.image_shape is not None]  # fmt: skip
 
 
 def in_layout(X: np.ndarray, shape, example_axis: int = 1) -> np.ndarray:
