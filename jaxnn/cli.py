@@ -355,7 +355,7 @@ def _sweep(args) -> int:
 
     from jaxnn import data, distributed, experiment, sweep
     from jaxnn.models import defaults
-    from jaxnn.run import TrainConfig, _prepare_out_dir, build_model
+    from jaxnn.run import TrainConfig, _prepare_out_dir, _resolved
 
     given = {"hidden": args.hidden, "output": args.output, "optimizer": args.optimizer,
              "beta1": args.beta1, "clip_norm": args.clip_norm,
@@ -380,7 +380,7 @@ def _sweep(args) -> int:
                          _floats(args.l2s, "--l2s"))  # fmt: skip
     _prepare_out_dir(args.out, resume=True)
     ds = data.load(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
-    model = build_model(config, data.Shapes.of(ds))
+    model, settled = _resolved(config, data.Shapes.of(ds))  # the one resolver, as train's
     X, Y, X_test, Y_test = sweep.dataset_arrays(ds, model, model.output)
     result = distributed.sweep_over_processes(lambda part: sweep.run_sweep(
         part, None, X, Y, X_test, Y_test, epochs=args.epochs, batch_size=batch_size or None,
@@ -390,9 +390,12 @@ def _sweep(args) -> int:
     if not distributed.is_writer():
         return 0
     dims = model.describe
+    # final_cost as `jaxnn train` reports it: the cost on the whole training set after the
+    # last epoch (not the last epoch's mean minibatch cost, kept as minibatch_cost_mean)
     rows = [
-        {**c, "final_cost": float(result.costs[i, -1]),
-         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items()},
+        {**c, "final_cost": float(result.train_metrics["cost"][i]),
+         "minibatch_cost_mean": float(result.costs[i, -1]),
+         **{f"train_{k}": float(v[i]) for k, v in result.train_metrics.items() if k != "cost"},
          **{f"test_{k}": float(v[i]) for k, v in result.test_metrics.items()}}
         for i, c in enumerate(configs)
     ]  # fmt: skip
@@ -401,7 +404,9 @@ def _sweep(args) -> int:
                "clip_norm": config.clip_norm, "configs": len(configs),
                "configs_per_run": result.chunk, "peak_bytes": result.peak_bytes,
                "devices": result.devices, "seconds": result.seconds,
-               "compile_seconds": result.compile_seconds, "results": rows}  # fmt: skip
+               "compile_seconds": result.compile_seconds,
+               "model_options": settled.model_options, "built": settled.built,
+               "input_fit": settled.input_fit, "results": rows}  # fmt: skip
     experiment.write_json(os.path.join(args.out, "sweep.json"), summary)
     fig, ax = experiment.figure(size=(7, 4))
     for i, c in enumerate(configs):
@@ -411,12 +416,24 @@ def _sweep(args) -> int:
     if len(configs) <= 12:
         ax.legend(fontsize=7)
     experiment.save(fig, args.out, "sweep.png")
-    score = "accuracy" if "accuracy" in result.test_metrics else "cost"  # best first
-    print(f"{'seed':>5}{'lr':>9}{'l2':>9}{'cost':>9}{'train ' + score:>16}{'test ' + score:>16}")
-    for r in sorted(rows, key=lambda r: -r["test_accuracy"] if score == "accuracy"
-                    else np.nan_to_num(r["test_cost"], nan=np.inf)):  # fmt: skip
-        print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>9.4f}"
-              f"{r['train_' + score]:>16.4f}{r['test_' + score]:>16.4f}")  # fmt: skip
+    score, higher = sweep.primary_score(model)  # the model's own: accuracy or its cost
+    train_score = "final_cost" if score == "cost" else f"train_{score}"
+
+    def rank(r):  # best first, a diverged (nan) configuration last
+        value = -r[f"test_{score}"] if higher else r[f"test_{score}"]
+        return np.nan_to_num(value, nan=np.inf)
+
+    print(f"best test {score} first; final train cost: the cost on the whole training set "
+          "after the last epoch (jaxnn train's final_cost)")  # fmt: skip
+    print(
+        f"{'seed':>5}{'lr':>9}{'l2':>9}{'final train cost':>18}"
+        + ("" if score == "cost" else f"{'train ' + score:>16}")
+        + f"{'test ' + score:>16}"
+    )
+    for r in sorted(rows, key=rank):
+        print(f"{r['seed']:>5}{r['lr']:>9g}{r['l2']:>9g}{r['final_cost']:>18.4f}"
+              + ("" if score == "cost" else f"{r[train_score]:>16.4f}")
+              + f"{r[f'test_{score}']:>16.4f}")  # fmt: skip
     runs = ("one compiled program" if result.chunk >= len(configs)
             else f"one compiled program, {result.chunk} at a time")  # fmt: skip
     print(
@@ -471,9 +488,16 @@ def cmd_summary(args) -> int:
             f"summary covers the layer-built models: {', '.join(models.IMAGE_MODELS)} (the "
             "MLP's sizes are its --layers)"
         )
+    if args.classes is not None and args.classes < 1:  # not `or`: 0 would mean the default
+        raise ConfigError(f"--classes must be ≥ 1; got {args.classes} (leave it out for the "
+                          "architecture's own)")  # fmt: skip
     shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT.get(args.model, (32, 32, 3))
     classes = args.classes or convnet.DEFAULT_CLASSES.get(args.model, 10)
-    model = models.build(args.model, shape, classes, width=args.width)
+    from jaxnn.models import options as model_options
+
+    resolved = model_options.resolve(args.model, {"width": args.width},  # the one resolver
+                                     parse_options(args.option))  # fmt: skip
+    model = models.build(args.model, shape, classes, **resolved)
     print(format_summary(model))
     published = convnet.PUBLISHED.get(args.model)
     if published and (shape, classes, args.width) == (convnet.DEFAULT_INPUT[args.model],
@@ -715,7 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=None,
                    help="0: full batch; " + per_model)  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed of the shared data order")
+    p.add_argument("--seed", type=int, default=None,
+                   help="one data order, from this seed, shared by every configuration "
+                   "(default: each configuration's order from its own seed, as jaxnn train "
+                   "--seed draws it, so that each equals that run)")  # fmt: skip
     p.add_argument(
         "--devices", type=int, default=1, metavar="N",
         help="split the configurations over N devices (on a CPU: N host devices, e.g. the "
@@ -738,6 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--classes", type=int, default=None, help="default: 10 (LeNet-5) or 1000")
+    p.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="a model option (repeatable); see jaxnn models")  # fmt: skip
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("verify-notes", help="check every printed claim of the lecture notes")
@@ -796,17 +825,31 @@ def _resume_hint(args) -> str:
     return f"; epoch {saved} is saved: rerun the same command with --resume --out {out}"
 
 
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE (13): the status of a command the reader stopped
+
+
 def run() -> None:
     """The ``jaxnn`` console script and ``python -m jaxnn.cli``: ``main``, then exit.
 
     Before the interpreter shuts down, ``gc.freeze()`` moves every live object out of the
     cyclic garbage collector's reach: its passes over JAX's, orbax's and TFDS's module state
     at shutdown took ~0.4 s of each command (measured), for memory the OS reclaims anyway.
-    Every file is closed and every background save finished before ``main`` returns."""
+    Every file is closed and every background save finished before ``main`` returns.
+
+    A reader that stops early (``jaxnn summary … | head``) closes the pipe: the next write
+    raises ``BrokenPipeError``. As the Python docs' recipe (``signal`` module, "Note on
+    SIGPIPE") does, stdout is then pointed at ``os.devnull`` — so the flush at shutdown
+    cannot raise again — and the command exits quietly with 141 = 128 + SIGPIPE, what the
+    shell reports for ``cat`` or ``yes`` stopped the same way: the command did not finish
+    (a ``train`` stops at its next print), and ``set -o pipefail`` scripts can tell."""
     import gc
 
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = BROKEN_PIPE_EXIT
     gc.freeze()
     sys.exit(code)
 

@@ -335,9 +335,19 @@ GRADCHECK_DEFAULTS: dict[str, tuple[tuple, int, dict]] = {
 
 
 def _cast(tree, dtype):
-    """Every floating leaf of ``tree`` in ``dtype`` (token ids and keys stay as they are)."""
-    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
-                        else x, tree)  # fmt: skip
+    """Every floating leaf of ``tree`` in ``dtype``, and every signed integer leaf (token ids,
+    drawn as int64 under ``make``'s x64) in the integer of the same width: int32 beside
+    float32, where int64 does not exist (JAX would truncate it, warning on every call).
+    Keys (uint32) stay as they are."""
+
+    def cast(x):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return x.astype(dtype)
+        if jnp.issubdtype(x.dtype, jnp.signedinteger):
+            return x.astype(jnp.int32 if jnp.dtype(dtype).itemsize == 4 else jnp.int64)
+        return x
+
+    return jax.tree.map(cast, tree)
 
 
 def _biases_off_zero(params):

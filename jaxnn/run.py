@@ -174,13 +174,7 @@ def _resolved(config: TrainConfig, shapes: data.Shapes) -> tuple[models.Model, T
     resolved = model_options.resolve(config.model, flags, config.options)
     data_shape = None
     if layout == "images":
-        if shapes.image_shape is None:
-            raise ConfigError(
-                f"{config.model} reads images, and {config.dataset} holds "
-                f"{_what_dataset_holds(shapes)}: use an image dataset (digits, mnist, "
-                f"fashion_mnist, cifar10) or a model that reads it ({_readers(shapes)})"
-            )
-        data_shape = shapes.input_shape(0)
+        data_shape = shapes.input_shape(0)  # the data's images (else: what they hold, in words)
         shape, resize, source = input_adapter.fit(config.model, data_shape, config.input_shape,
                                                   config.resize)  # fmt: skip
     elif config.input_shape is not None or config.resize:
@@ -239,20 +233,6 @@ def _build_fitting(name: str, shape, num_classes: int, resolved: dict, data_shap
             f"{data_shape[2]} (the smallest it reads; the data are padded to it, or resized "
             "with --resize)"
         ) from None
-
-
-def _what_dataset_holds(shapes: data.Shapes) -> str:
-    if shapes.sequence_shape is not None:
-        if len(shapes.sequence_shape) == 1:
-            return f"token ids, sequences of {shapes.sequence_shape[0]}"
-        return f"sequences of {shapes.sequence_shape[0]} vectors of {shapes.sequence_shape[1]}"
-    return f"plain feature vectors ({shapes.n_x} features)"
-
-
-def _readers(shapes: data.Shapes) -> str:
-    """The models that read a dataset of these shapes, by layout (``models.LAYOUTS``)."""
-    layout = "sequences" if shapes.sequence_shape is not None else "columns"
-    return ", ".join(name for name in models.MODELS if models.LAYOUTS[name] == layout)
 
 
 def rebuild(saved: dict) -> models.Model:
@@ -458,7 +438,8 @@ def train_and_evaluate(
     from jaxnn import runlock
 
     config.validate()
-    with runlock.owned(out_dir, distributed.is_writer()):
+    # progress=False (--quiet): no bar of ours, nor TFDS's while it prepares the dataset
+    with runlock.owned(out_dir, distributed.is_writer()), data.progress_bars(progress):
         return _train_and_evaluate(config, out_dir, resume, progress)
 
 

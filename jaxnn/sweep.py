@@ -3,9 +3,14 @@ strengths, all epochs in a single compiled program.
 
 Any ``jaxnn.models.Model`` sweeps through the one interface the training loop uses
 (``train.model_step``: a model's own step, e.g. a GAN's two players, or one optax step on its
-cost; ``models.metrics`` for evaluation; noise keys for stochastic models). Every
-configuration sees the same minibatch order (drawn from the sweep's own key); the seed sets
-its initial weights (and its noise). The learning rate differs per configuration inside
+cost; ``models.metrics`` for evaluation; noise keys for stochastic models). A configuration
+is the run ``jaxnn train --seed S --lr LR --l2 L2`` (``jaxnn.run``) would make: its seed's
+key is split into the initial weights' key and the data key, which draws each epoch's
+minibatch order and the noise of its steps, and evaluation noise comes from the seed's key
+as there; so each configuration's final metrics equal that run's, to float rounding
+(tested for every sequence model). ``data_seed``: instead one minibatch order, from
+``PRNGKey(data_seed)``, shared by every configuration (``train.fit``'s convention; its noise
+keys still the seeds'). The learning rate differs per configuration inside
 vmap: the optimizer is built for rate 1 and followed by ``optax.scale(lr)`` (every optimizer
 here — SGD, momentum, Adam, after clipping — is linear in its rate, so this is the same
 update).
@@ -103,6 +108,15 @@ def evaluate_in_chunks(model, params, X_rows, Y_rows, l2, key, chunk: int = EVAL
     return jax.tree.map(lambda s: s / m, sums)
 
 
+def primary_score(model) -> tuple[str, bool]:
+    """``(metric, higher_is_better)`` by which a sweep ranks ``model``'s configurations: a
+    classifier (targets from classes) by its accuracy; every other model — a language model
+    (its accuracy is the next character's, a by-product), a regressor, an autoencoder, a VAE,
+    a GAN — by the first metric its ``metrics`` reports, its cost (for a language model the
+    cross-entropy in nats per token: perplexity = e^cost), lower first."""
+    return ("accuracy", True) if model.targets == "labels" else ("cost", False)
+
+
 def make_sweep(*args, **kwargs):
     """``_make_sweep`` (below), its programs cached when its arguments are hashable (a model
     whose ``options`` hold a dict is built afresh)."""
@@ -116,12 +130,17 @@ def make_sweep(*args, **kwargs):
 @functools.lru_cache(maxsize=16)
 def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, model=None,
                 optimizer: str = "sgd", beta1: float | None = None,
-                clip_norm: float | None = None, eval_chunk: int = EVAL_CHUNK):  # fmt: skip
+                clip_norm: float | None = None, eval_chunk: int = EVAL_CHUNK,
+                shared_order: bool = False):  # fmt: skip
     """A jitted ``run(keys, lrs, l2s, orders, X_rows, Y_rows, X_test, Y_test)`` training
-    every configuration (leading axis of keys/lrs/l2s) for all epochs (the rows of
-    ``orders``) in one program: of ``model`` (any ``jaxnn.models.Model``), or of the MLP
-    ``layer_dims`` with ``hidden``/``output``. The data is rows (``train.device_rows``),
-    shared by every configuration. Returns ``(params, costs, train_metrics, test_metrics)``."""
+    every configuration (leading axis of keys/lrs/l2s, and of ``orders`` (N, epochs, m)
+    unless ``shared_order``: then one ``(epochs, m)`` for all) for all epochs in one
+    program: of ``model`` (any ``jaxnn.models.Model``), or of the MLP ``layer_dims`` with
+    ``hidden``/``output``. ``keys`` are the seeds' ``PRNGKey``s. The data is rows
+    (``train.device_rows``), shared by every configuration. Returns ``(params, costs,
+    train_metrics, test_metrics)``."""
+    from jaxnn.run import EVAL_KEY_SALT
+
     if batch_size < 1 or batch_size > m:
         raise ConfigError(f"batch size must be in 1..{m}; got {batch_size}")
     if model is None:
@@ -129,8 +148,8 @@ def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, m
     unit_rate = train.make_optimizer(1.0, name=optimizer, clip_norm=clip_norm, beta1=beta1)
 
     def one(key, lr, l2, orders, X_rows, Y_rows, X_test, Y_test):
-        params = model.init(key)  # the seed's initial weights, as model.init(PRNGKey(seed))
-        key_noise = jax.random.fold_in(key, 1)  # stochastic models' noise
+        key_init, key_data = jax.random.split(key)  # as jaxnn.run splits PRNGKey(seed)
+        params = model.init(key_init)
         init_opt_state, step = train.model_step(
             model, "hand", optax.chain(unit_rate, optax.scale(lr)), l2
         )
@@ -138,21 +157,21 @@ def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, m
 
         def epoch(carry, index_order):
             index, order = index_order
-            step_key = train.epoch_key(key_noise, index) if model.stochastic else None
+            step_key = train.epoch_key(key_data, index) if model.stochastic else None
             params, opt_state, costs = epoch_fn(*carry, order, X_rows, Y_rows, step_key)
             return (params, opt_state), costs.mean()
 
         (params, _), costs = jax.lax.scan(
             epoch, (params, init_opt_state(params)), (jnp.arange(len(orders)), orders)
         )
-        key_eval = jax.random.fold_in(key_noise, 0x6576616C) if model.stochastic else None
+        key_eval = jax.random.fold_in(key, EVAL_KEY_SALT) if model.stochastic else None
         train_metrics, test_metrics = (
             evaluate_in_chunks(model, params, X, Y, l2, key_eval, eval_chunk)
             for X, Y in ((X_rows, Y_rows), (X_test, Y_test))
         )  # fmt: skip
         return params, costs, train_metrics, test_metrics
 
-    in_axes = (0, 0, 0, None, None, None, None, None)
+    in_axes = (0, 0, 0, None if shared_order else 0, None, None, None, None)
     return jax.jit(jax.vmap(one, in_axes=in_axes))
 
 
@@ -198,11 +217,14 @@ def _gib(count: float) -> str:
 
 
 def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="softmax",
-              epochs=10, batch_size=None, data_seed=0, devices=1, model=None,
+              epochs=10, batch_size=None, data_seed=None, devices=1, model=None,
               optimizer="sgd", beta1=None, clip_norm=None,
               memory_limit: int | None = None) -> SweepResult:  # fmt: skip
     """Train every configuration of ``configs`` (from ``grid``) at once: the MLP
     ``layer_dims`` (X, Y as columns), or ``model`` (X in its layout; ``layer_dims`` unused).
+    ``data_seed``: None (default), each configuration's minibatch order drawn from its seed
+    as ``jaxnn train --seed`` draws it; a number, one order from ``PRNGKey(data_seed)``
+    shared by all (module docstring).
     ``devices > 1``: the configurations are split over that many devices (``data_mesh``).
     ``memory_limit`` (bytes; default ``MEMORY_FRACTION`` of ``available_memory``): when the
     program for all configurations needs more, they run in chunks that fit, one line on
@@ -213,19 +235,30 @@ def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="
     m = X.shape[example_axis]
     batch_size = batch_size or m
     dims = None if model is not None else tuple(layer_dims)
-    program = make_sweep(dims, hidden, output, m, batch_size, model, optimizer, beta1, clip_norm)
-    data_key = jax.random.PRNGKey(data_seed)
-    orders = np.stack([train.epoch_order(data_key, e, m) for e in range(epochs)])
+    shared = data_seed is not None
+    program = make_sweep(dims, hidden, output, m, batch_size, model, optimizer, beta1, clip_norm,
+                         shared_order=shared)  # fmt: skip
+
+    def orders_of(key_data):  # every epoch's permutation, as jaxnn.run draws them
+        return np.stack([train.epoch_order(key_data, e, m) for e in range(epochs)])
+
+    shared_orders = orders_of(jax.random.PRNGKey(data_seed)) if shared else None
+
+    def order_args(part):
+        return shared_orders if shared else _orders(part, orders_of, devices)
+
     X_rows, Y_rows = train.device_rows(X, Y, example_axis)
     test_rows = train.device_rows(X_test, Y_test, example_axis)
-    data_args = (orders, X_rows, Y_rows, *test_rows)
+    data_args = (X_rows, Y_rows, *test_rows)
     if memory_limit is None:
         available = available_memory()
         memory_limit = None if available is None else int(available * MEMORY_FRACTION)
 
     def compile_for(count):
         start = time.perf_counter()
-        compiled = program.lower(*_config_args(configs[:1] * count, devices), *data_args).compile()
+        like = configs[:1] * count
+        compiled = program.lower(*_config_args(like, devices), order_args(like),
+                                 *data_args).compile()  # fmt: skip
         return compiled, time.perf_counter() - start
 
     chunk = -(-len(configs) // devices) * devices  # all at once, padded to the devices
@@ -252,7 +285,8 @@ def run_sweep(configs, layer_dims, X, Y, X_test, Y_test, hidden="relu", output="
         part = list(configs[start : start + chunk])
         part += part[-1:] * (chunk - len(part))  # padded: the compiled count; dropped below
         begin = time.perf_counter()
-        parts.append(jax.block_until_ready(compiled(*_config_args(part, devices), *data_args)))
+        parts.append(jax.block_until_ready(compiled(*_config_args(part, devices),
+                                                    order_args(part), *data_args)))  # fmt: skip
         seconds += time.perf_counter() - begin
     n = len(configs)
     params, costs, train_metrics, test_metrics = jax.tree.map(
@@ -278,6 +312,24 @@ def _config_args(configs, devices: int):
     return keys, lrs, l2s
 
 
+def _orders(configs, orders_of, devices: int):
+    """Each configuration's orders ``(N, epochs, m)``, from its seed's data key (the second
+    half of ``split(PRNGKey(seed))``, as ``jaxnn.run``), padded and split as ``_config_args``."""
+    padded = list(configs) + [configs[-1]] * (-len(configs) % devices)
+    orders, drawn = [], {}
+    for c in padded:
+        if c["seed"] not in drawn:  # a seed's orders serve all of its lrs and l2s
+            drawn[c["seed"]] = orders_of(jax.random.split(jax.random.PRNGKey(c["seed"]))[1])
+        orders.append(drawn[c["seed"]])
+    orders = np.stack(orders)
+    if devices > 1:
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        split = NamedSharding(train.data_mesh(devices, "configs"), PartitionSpec("configs"))
+        return jax.device_put(orders, split)
+    return orders
+
+
 def dataset_arrays(dataset, model, output: str):
     """``(X, Y, X_test, Y_test)`` of a loaded dataset in ``model``'s layout, with the targets
     it learns (classes, the dataset's own, or none), as ``jaxnn.run`` trains it."""
@@ -293,4 +345,4 @@ def dataset_arrays(dataset, model, output: str):
 
 
 __all__ = ["EVAL_CHUNK", "SweepResult", "available_memory", "dataset_arrays", "grid",
-           "make_sweep", "needed_bytes", "plan_chunks", "run_sweep"]  # fmt: skip
+           "make_sweep", "needed_bytes", "plan_chunks", "primary_score", "run_sweep"]  # fmt: skip

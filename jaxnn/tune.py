@@ -9,6 +9,7 @@ and with ``--remeasure`` times again, ignoring the cache (e.g. after a change of
 from __future__ import annotations
 
 import argparse
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -37,15 +38,28 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be ≥ 1; got {args.batch_size}")
     shape = parse_shape(args.input_shape) or convnet.DEFAULT_INPUT.get(args.model, (32, 32, 3))
     classes = convnet.DEFAULT_CLASSES.get(args.model, 10)
-    model = models.build(args.model, shape, classes, width=args.width)
+    # The ResNets are built with the fixed forms (conv_backward="fast") unless asked: build
+    # the model as `--conv-backward auto` would, so its conv and pool layers are measured
+    # (before, the table of a ResNet was empty: nothing had asked to be tuned).
+    default = inspect.signature(models._builders()[args.model]).parameters.get("conv_backward")
+    fixed = default is not None and default.default != "auto"
+    options = {"conv_backward": "auto"} if fixed else {}
+    model = models.build(args.model, shape, classes, width=args.width, **options)
     autotune.REMEASURE = args.remeasure
+    autotune.clear()  # the table lists this model's parts only
     params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     X = jax.ShapeDtypeStruct((args.batch_size, *shape), jnp.float32)
     Y = jax.ShapeDtypeStruct((classes, args.batch_size), jnp.float32)
     jax.jit(model.cost_and_grads).lower(params, X, Y)  # tracing makes every choice
     print(f"{model.describe}, batch {args.batch_size}, on {autotune.device_kind()}; "
           f"cache: {autotune.cache_path() or 'off'}")  # fmt: skip
-    print(format_records(autotune.records()))
+    if fixed:
+        print(f"{args.model} trains with conv_backward={default.default!r} (fixed forms) by "
+              "default; these are the forms `jaxnn train --conv-backward auto` uses")  # fmt: skip
+    records = autotune.records()
+    if not records:
+        print(f"nothing to tune: {args.model} has no conv or pool layer built to be measured")
+    print(format_records(records))
     return 0
 
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxnn import layers
+from jaxnn import layers, models
 from jaxnn.layers import autotune
 
 
@@ -121,6 +121,22 @@ def test_jaxnn_tune_lists_every_part(tune_file, capsys):
     assert out.count("\n    -> ") == 9  # 2 convs (forward, dW; dP but the first's), 2 pools
     assert "conv dW A 2x28x28x1 W 5x5x1x3" in out
     assert str(tune_file) in out
+
+
+@pytest.mark.parametrize("name", models.IMAGE_MODELS)
+def test_jaxnn_tune_tunes_every_image_model(name, tune_file, capsys, monkeypatch):
+    # The ResNets are built with the fixed forms by default, and `jaxnn tune` printed only
+    # its header for them; now every image model lists its conv parts (none timed here).
+    from jaxnn import cli
+
+    monkeypatch.setattr(autotune, "MIN_WORK", 10**18)
+    monkeypatch.setattr(autotune, "MIN_POOL_WORK", 10**18)
+    width = [] if name == "lenet5_1998" else ["--width", "0.05"]  # its sizes are the paper's
+    assert cli.main(["tune", "--model", name, "--batch-size", "1", *width]) == 0
+    out = capsys.readouterr().out
+    assert "conv forward A 1x" in out and "conv dW A 1x" in out
+    assert "nothing to tune" not in out
+    assert ("conv_backward='fast'" in out) == name.startswith(("resnet", "plain"))
 
 
 def test_train_conv_backward_flag_becomes_the_model_option():

@@ -84,3 +84,25 @@ def test_deterministic_sets_xlas_flag_before_the_command_runs(monkeypatch):
     )
     assert cli.main(["train", "--deterministic"]) == 0
     assert seen["flags"] == "--xla_cpu_enable_fast_math=false --xla_gpu_deterministic_ops=true"
+
+
+def test_summary_refuses_fewer_than_one_class(capsys):
+    rc = cli.main(["summary", "--model", "resnet20", "--classes", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and "--classes must be ≥ 1; got 0" in err
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    # `jaxnn summary … | head`: the reader goes before the command writes (closing our end
+    # at once, while the child still imports), so its first write meets a closed pipe.
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxnn.cli", "summary", "--model", "resnet20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.stdout.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == cli.BROKEN_PIPE_EXIT
+    assert err == "", err

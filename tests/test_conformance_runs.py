@@ -20,8 +20,10 @@ from test_conformance import small_config
 from jaxnn import checkpoint, gradcheck, models, run
 
 pytestmark = [
-    pytest.mark.skipif(os.environ.get("JAXNN_TIER2") != "1",
-                       reason="the slower tier: make test-tier2 (JAXNN_TIER2=1)"),  # fmt: skip
+    pytest.mark.skipif(
+        os.environ.get("JAXNN_TIER2") != "1",
+        reason="the slower tier: make test-tier2 (JAXNN_TIER2=1)",
+    ),  # fmt: skip
     pytest.mark.usefixtures("untuned"),
 ]
 

@@ -164,6 +164,23 @@ def test_data_prepare_command(tiny_idx, tmp_path, capsys):
     assert cli.main(["data", "prepare", "digits"]) == 0
 
 
+def test_quiet_train_prepares_the_dataset_without_tfds_bars(tiny_idx, tmp_path, capsys):
+    """`jaxnn train --quiet` on a dataset not yet prepared: TFDS's bars (generating splits,
+    shuffling) were still drawn on stderr; now nothing is, and a prepare that is not quiet
+    still shows them."""
+    from jaxnn import cli
+
+    folder, _ = tiny_idx
+    rc = cli.main(["train", "--quiet", "--dataset", "mnist", "--data-dir", str(tmp_path / "q"),
+                   "--manual-dir", str(folder), "--epochs", "1", "--batch-size", "24",
+                   "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0 and "it/s]" not in err and "examples/s]" not in err and "%|" not in err, err
+    assert cli.main(["data", "prepare", "mnist", "--data-dir", str(tmp_path / "shown"),
+                     "--manual-dir", str(folder)]) == 0  # fmt: skip
+    assert "%|" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["digits", "flower", "moons"])
 def test_known_shapes_match_the_loaded_data(name):
     """DatasetSpec.shapes (what training compiles for while loading) is what load returns."""

@@ -258,6 +258,6 @@ def test_sweep_splits_the_configurations_over_processes(tmp_path):
     alone = sweep.run_sweep(configs, [2, 4, 2], ds.X_train, Y, ds.X_test, Y_test, "tanh",
                             epochs=20)  # fmt: skip
     assert [row["seed"] for row in rows] == [0, 1, 2]
-    np.testing.assert_allclose([row["final_cost"] for row in rows], alone.costs[:, -1],
+    np.testing.assert_allclose([row["final_cost"] for row in rows], alone.train_metrics["cost"],
                                rtol=1e-5)  # fmt: skip
     np.testing.assert_allclose([row["test_accuracy"] for row in rows], alone.test_accuracy)

@@ -42,3 +42,15 @@ def test_check_catches_a_wrong_hand_gradient(x64):
 @pytest.mark.parametrize("model", ["logistic", "mlp"])
 def test_check_model_passes(model):
     assert gradcheck.check_model(model, (5, 4, 3), "relu", "softmax", x64=True).ok
+
+
+@pytest.mark.parametrize("name", ["transformer", "gru"])
+def test_float32_check_of_token_models_requests_no_int64(name):
+    # The point is drawn under x64 (token ids int64); the float32 check used to pass those ids
+    # on as int64, which JAX without x64 truncates with a UserWarning on every call.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = gradcheck.check_any(name, x64=False)
+    assert report.ok

@@ -98,7 +98,8 @@ def test_lenet5_1998_trains_on_padded_digits(tmp_path, capsys):
     """digits 8×8 padded to 32×32 in the step (the paper's input size, without being asked:
     the shortest command reads the native size); the RBF output predicts by the smallest
     penalty, and the table's absent weights never appear (W stays (5, 5, 60))."""
-    rc = cli.main(["train", "--model", "lenet5_1998", "--dataset", "digits", "--epochs", "2", "--batch-size", "32", "--optimizer", "adam",
+    rc = cli.main(["train", "--model", "lenet5_1998", "--dataset", "digits", "--epochs", "2",
+                   "--batch-size", "32", "--optimizer", "adam",
                    "--lr", "0.003", "--quiet", "--out", str(tmp_path / "r")])  # fmt: skip
     assert rc == 0
     out = capsys.readouterr().out
@@ -129,7 +130,8 @@ def test_input_adapter_pads_centred_and_resizes():
 def test_cli_errors_name_options_the_command_has(tmp_path, capsys):
     """vgg16 given 16×16 (too small for its five poolings) names the size that works."""
     rc = cli.main(["train", "--model", "vgg16", "--dataset", "digits", "--epochs", "1",
-                   "--input-shape", "16,16,1", "--quiet", "--out", str(tmp_path / "r")])  # fmt: skip
+                   "--input-shape", "16,16,1", "--quiet",
+                   "--out", str(tmp_path / "r")])  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2 and "--input-shape 32,32,1" in err and len(err.strip().splitlines()) == 1
     parser = cli.build_parser()

@@ -298,3 +298,26 @@ def test_compiles_while_the_data_loads_and_falls_back_on_other_sizes(tmp_path, m
     b = checkpoint.load(str(tmp_path / "b" / "checkpoints"), 1)
     for key in a["params"]:
         np.testing.assert_array_equal(a["params"][key], b["params"][key])
+
+
+@pytest.mark.parametrize("dataset", ["text", "adding"])
+def test_an_image_model_on_sequences_says_what_the_dataset_holds(dataset, capsys, tmp_path):
+    """`jaxnn train --model vgg11 --dataset text` called token ids "plain feature vectors";
+    every image model of the registry now names what the data hold and the models that
+    read them (jaxnn.models.LAYOUTS), in one line."""
+    from jaxnn import data, models
+    from jaxnn.run import build_model
+
+    shapes = data.Shapes.of(data.load(dataset))
+    holds = "token ids (sequences of 100)" if dataset == "text" else "sequences (50 steps of 2"
+    readers = [name for name in models.MODELS if models.LAYOUTS[name] == "sequences"]
+    for name in models.IMAGE_MODELS:
+        with pytest.raises(ConfigError) as error:
+            build_model(TrainConfig(dataset=dataset, model=name), shapes)
+        message = str(error.value)
+        assert f"this dataset holds {holds}" in message and "feature vectors" not in message
+        assert f"the models that read sequences are {', '.join(readers)}" in message
+    out = str(tmp_path / "run")
+    assert cli.main(["train", "--model", "vgg11", "--dataset", dataset, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"holds {holds}" in err

@@ -93,3 +93,18 @@ def test_homework_claim_reads_a_run(tmp_path, monkeypatch):
     assert f"{metrics}: test accuracy 0.9800 (seeds [0, 1]: 0.9790, 0.9810)" in verify.markdown(
         [row]
     )
+
+
+def test_readme_and_notes_page_quote_the_counts_a_checkout_prints(report):
+    # Without the MNIST homework run (a fresh checkout) the command prints these counts; the
+    # README said "34 hold, 10 fail" — the count with that run present.
+    from pathlib import Path
+
+    counts = {s: sum(r["status"] == s for r in report.values()) for s in ("holds", "fails")}
+    unverified = sum(r["status"] == "unverified" for r in report.values())
+    said = f"{counts['holds']} hold, {counts['fails']} fail"
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    assert f"| {said}, each failure with a counterexample, {unverified} unverified" in readme
+    notes = (root / "docs" / "notes.md").read_text()
+    assert f"prints {said}, {unverified} unverified" in notes

@@ -6,6 +6,7 @@ every loader returns ``X (n_x, m)`` float32 in [0, 1] (or standardized) and inte
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import socket
 import time
@@ -83,11 +84,35 @@ class Shapes(NamedTuple):
         if example_axis == 1:
             return (self.n_x,)
         if self.image_shape is None:
-            raise ConfigError(
-                "this dataset has no images (its examples are plain feature vectors): a "
-                "convolutional model needs an image dataset (digits, mnist, fashion_mnist)"
-            )
+            images = ", ".join(image_datasets())
+            raise ConfigError(f"{self.holds()}, not images: {self.read_by()}; a convolutional "
+                              f"model needs an image dataset ({images})")  # fmt: skip
         return tuple(self.image_shape)
+
+    def holds(self) -> str:
+        """What one example is, in words: "this dataset holds token ids (sequences of 100)"."""
+        if self.sequence_shape is not None and len(self.sequence_shape) == 1:
+            return f"this dataset holds token ids (sequences of {self.sequence_shape[0]})"
+        if self.sequence_shape is not None:
+            T, n_x = self.sequence_shape
+            return f"this dataset holds sequences ({T} steps of {n_x} values)"
+        return f"this dataset holds feature vectors ({self.n_x} features)"
+
+    def read_by(self) -> str:
+        """The models that read such examples (``jaxnn.models.LAYOUTS``), in words."""
+        from jaxnn import models
+
+        layout = "sequences" if self.sequence_shape is not None else "columns"
+        names = [name for name, read in models.LAYOUTS.items() if read == layout]
+        what = {"sequences": "sequences", "columns": "feature vectors"}[layout]
+        return f"the models that read {what} are {', '.join(names)}"
+
+
+def image_datasets() -> list[str]:
+    """The datasets whose examples are images (a convolutional model's, or a recurrent one's
+    read row by row)."""
+    return [name for name, spec in DATASETS.items()
+            if spec.shapes is not None and spec.shapes.image_shape is not None]  # fmt: skip
 
 
 def in_layout(X: np.ndarray, shape, example_axis: int = 1) -> np.ndarray:
@@ -337,9 +362,26 @@ def _find_source(builder, name: str, manual_dir: str | None) -> str | None:
     return folder
 
 
+_show_bars = True  # TFDS's progress bars while a dataset is prepared (see progress_bars)
+
+
+@contextlib.contextmanager
+def progress_bars(show: bool):
+    """Inside, a dataset prepared for the first time shows TFDS's progress bars (download,
+    generating splits, shuffling) only if ``show``: ``jaxnn train --quiet`` (and
+    ``train_and_evaluate(progress=False)``) shows none."""
+    global _show_bars
+    before, _show_bars = _show_bars, show
+    try:
+        yield
+    finally:
+        _show_bars = before
+
+
 def _build(builder, name: str, folder: str | None, damage) -> str:
     """Build the copy from ``folder`` (or the download), the damaged one deleted first."""
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.utils import tqdm_utils
 
     from jaxnn.data import prepared
 
@@ -347,7 +389,12 @@ def _build(builder, name: str, folder: str | None, damage) -> str:
         prepared.discard(prepared.folder_of(builder), name, damage,
                          folder or builder.URL_ROOT)  # fmt: skip
     config = tfds.download.DownloadConfig(manual_dir=folder)
-    builder.download_and_prepare(download_config=config)
+    shown = tqdm_utils._active  # TFDS's own switch (tfds.display_progress_bar): put back after
+    tfds.display_progress_bar(shown and _show_bars)
+    try:
+        builder.download_and_prepare(download_config=config)
+    finally:
+        tfds.display_progress_bar(shown)
     origin = f"built from {folder}" if folder else f"downloaded from {builder.URL_ROOT}"
     return f"{origin} into {builder.data_dir}"
 
