@@ -2,6 +2,8 @@
 (issues #15, #16). Offline: reads pyproject.toml, requirements/lock.txt and the Makefile."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -94,3 +96,21 @@ def test_the_license_is_an_spdx_expression_and_types_ship():
     assert (ROOT / "jaxnn/py.typed").exists()
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "py.typed" in setuptools["package-data"]["jaxnn"]
+
+
+def test_the_package_face_shows_the_library_and_stays_light():
+    """``import jaxnn`` exposes the models, the layers, the gradient check (with
+    ``check_layer``) and the training entry point, and brings none of the training path's
+    heavy libraries (orbax, grain, TFDS) until one is used."""
+    code = (
+        "import sys, jaxnn\n"
+        "heavy = [m for m in ('orbax', 'grain', 'tensorflow_datasets', 'jaxnn.run') "
+        "if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "assert callable(jaxnn.gradcheck.check_layer) and callable(jaxnn.models.build)\n"
+        "assert callable(jaxnn.layers.conv2d) and callable(jaxnn.train_and_evaluate)\n"
+        "assert jaxnn.TrainConfig().model == 'mlp'\n"
+        "assert set(jaxnn.__all__) <= set(dir(jaxnn))\n"
+        "assert 'feed-forward networks of the lecture notes' not in jaxnn.__doc__\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
