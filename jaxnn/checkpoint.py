@@ -24,6 +24,7 @@ import shutil
 
 import jax
 
+from jaxnn.checkpoint_folder import MANIFEST, latest_epoch
 from jaxnn.errors import CheckpointError
 
 # orbax logs each save at INFO through absl; keep the progress bar readable.
@@ -139,9 +140,6 @@ class BackgroundSaver:
             self.close()
 
 
-MANIFEST = "jaxnn_checksums.json"
-
-
 def _files(step_dir: str) -> list[str]:
     found = []
     for root, _, names in os.walk(step_dir):
@@ -192,21 +190,6 @@ def verify(directory: str, epoch: int) -> None:
                 f"checkpoint {epoch} is corrupt: {path} does not match its checksum "
                 f"(truncated or changed on disk); {fix}"
             )
-
-
-def _steps(directory: str) -> list[int]:
-    if not os.path.isdir(directory):
-        return []
-    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
-
-
-def latest_epoch(directory: str) -> int | None:
-    """The epoch of the newest complete checkpoint (with its manifest), or None. Folders
-    left by a crash during a save have no manifest and are skipped."""
-    for epoch in reversed(_steps(directory)):
-        if os.path.exists(os.path.join(directory, str(epoch), MANIFEST)):
-            return epoch
-    return None
 
 
 def restore(directory: str, template: dict, epoch: int | None = None) -> tuple[int, dict]:

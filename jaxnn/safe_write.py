@@ -28,6 +28,7 @@ import shutil
 import sys
 import traceback
 
+from jaxnn import checkpoint_folder
 from jaxnn.errors import DataError, WriteError
 
 ORBAX_ERRORS: collections.deque = collections.deque(maxlen=20)  # the latest records
@@ -152,9 +153,7 @@ def reason(error: BaseException) -> str:
 
 
 def last_complete(ckpt_dir: str) -> str:
-    from jaxnn import checkpoint
-
-    epoch = checkpoint.latest_epoch(ckpt_dir)
+    epoch = checkpoint_folder.latest_epoch(ckpt_dir)
     if epoch is None:
         return "no checkpoint is complete yet: free space (or fix the folder) and rerun"
     return (f"the last complete checkpoint is epoch {epoch} ({os.path.join(ckpt_dir, str(epoch))}"
@@ -165,16 +164,14 @@ def clean_partial(ckpt_dir: str) -> None:
     """Remove what failed saves left: orbax's temporary folders and checkpoint folders
     newer than the last complete one (no manifest: ``checkpoint.latest_epoch`` skips them,
     but orbax would count them among the ones it keeps)."""
-    from jaxnn import checkpoint
-
     if not os.path.isdir(ckpt_dir):
         return
-    latest = checkpoint.latest_epoch(ckpt_dir)
+    latest = checkpoint_folder.latest_epoch(ckpt_dir)
     for name in os.listdir(ckpt_dir):
         path = os.path.join(ckpt_dir, name)
         partial = ".orbax-checkpoint-tmp" in name or (
             name.isdigit() and (latest is None or int(name) > latest)
-            and not os.path.exists(os.path.join(path, checkpoint.MANIFEST))
+            and not os.path.exists(os.path.join(path, checkpoint_folder.MANIFEST))
         )  # fmt: skip
         if partial:
             if os.path.isdir(path):

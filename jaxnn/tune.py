@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from jaxnn.cli import parse_shape
+    from jaxnn.flags import parse_shape
     from jaxnn.models import convnet
 
     if args.batch_size < 1:

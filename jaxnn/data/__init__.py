@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from jaxnn.data import features, sequences, synthetic
+from jaxnn.data.dataset import Dataset
 from jaxnn.data.features import one_hot
 from jaxnn.errors import ConfigError, DatasetUnavailableError
 
@@ -27,26 +28,6 @@ DEBIAN_FOLDERS = {
     "mnist": "/usr/share/datasets/mnist",
     "fashion_mnist": "/usr/share/datasets/fashion-mnist",
 }
-
-
-class Dataset(NamedTuple):
-    name: str
-    X_train: np.ndarray  # (n_x, m_train) float32 (or int32 token ids), one example per column
-    labels_train: np.ndarray  # (m_train,) int32 classes (empty for datasets with Y_train)
-    X_test: np.ndarray
-    labels_test: np.ndarray
-    num_classes: int  # classes (or the vocabulary size of token datasets)
-    source: str
-    image_shape: tuple[int, int, int] | None = None  # (n_H, n_W, n_C) of image datasets
-    # sequence datasets: one example's (T, n_x) (or (T,) token ids) behind its n_x = T·n_x column
-    sequence_shape: tuple[int, ...] | None = None
-    # targets that are not classes (regression values, next tokens): (n_y, m) columns
-    Y_train: np.ndarray | None = None
-    Y_test: np.ndarray | None = None
-
-    @property
-    def n_x(self) -> int:
-        return self.X_train.shape[0]
 
 
 class Shapes(NamedTuple):

@@ -111,7 +111,7 @@ def read(manual_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def load(data_dir: str | None = None, manual_dir: str | None = None, **_):
     """CIFAR-10 as a ``jaxnn.data.Dataset`` of columns (3072, m), from ``--manual-dir``."""
-    from jaxnn.data import Dataset
+    from jaxnn.data.dataset import Dataset
 
     del data_dir
     if manual_dir is None:
