@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from helpers import generative_runs
 
-from jaxnn import experiment
+from jaxnn import experiment, run
 from jaxnn.errors import JaxnnError
 from jaxnn.models import defaults, gan
 from jaxnn.run import train_and_evaluate
@@ -52,7 +52,7 @@ def main(config: Config, out_dir: str) -> dict:
     for spec in config.runs:
         name, dataset = spec.split(":")
         epochs = {} if "epochs" in defaults.entry(name) else {"epochs": config.epochs}
-        train_config = defaults.train_config(
+        train_config = run.train_config(
             name, dataset, **epochs, seed=config.seed, manual_dir=config.manual_dir,
             data_dir=config.data_dir, checkpoint_secs=0,
         )  # fmt: skip

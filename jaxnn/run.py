@@ -37,6 +37,7 @@ from jaxnn import (
     train,
 )
 from jaxnn.errors import ConfigError, DataError, DivergenceError, JaxnnError, WriteError
+from jaxnn.models import defaults
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 EVAL_KEY_SALT = 0x6576616C  # "eval": evaluation noise is fold_in(PRNGKey(seed), this), fixed
@@ -53,14 +54,15 @@ class TrainConfig:
     width: float | None = None  # convolutional models: channel / hidden-unit multiplier
     input_shape: tuple[int, ...] | None = None  # image models: build for (H, W, C), pad to it
     resize: bool = False  # ... or resize the data's images to it (jaxnn.models.input_adapter)
-    hidden: str | None = None
-    output: str | None = None
-    batch_size: int = 200
-    lr: float = 0.1
-    optimizer: str = "sgd"  # sgd (the notes'), momentum (0.9) or adam: optax's own
-    clip_norm: float | None = None  # scale gradients to at most this global norm
-    beta1: float | None = None  # momentum's μ / Adam's β₁ (None: 0.9)
-    epochs: int = 20
+    # the notes' settings (jaxnn.models.defaults.NOTES); jaxnn train: each model's own
+    hidden: str | None = defaults.NOTES["hidden"]
+    output: str | None = defaults.NOTES["output"]
+    batch_size: int = defaults.NOTES["batch_size"]
+    lr: float = defaults.NOTES["lr"]
+    optimizer: str = defaults.NOTES["optimizer"]  # sgd (the notes'), momentum (0.9) or adam
+    clip_norm: float | None = defaults.NOTES["clip_norm"]  # gradients to at most this norm
+    beta1: float | None = defaults.NOTES["beta1"]  # momentum's μ / Adam's β₁ (None: 0.9)
+    epochs: int = defaults.NOTES["epochs"]
     seed: int = 0
     l2: float = 0.0
     grads: str = "hand"
@@ -142,6 +144,16 @@ class TrainConfig:
                 raise ConfigError(
                     f"--layers {','.join(map(str, self.layers))}: need ≥ 2 sizes, each ≥ 1"
                 )
+
+
+def train_config(model: str = "mlp", dataset: str = "digits", **given) -> TrainConfig:
+    """The ``TrainConfig`` ``jaxnn train --model model --dataset dataset`` makes: the model's
+    defaults (``jaxnn.models.defaults``) for every setting of ``defaults.SETTINGS`` not in
+    ``given``, the other fields from ``given`` or TrainConfig's."""
+    settings, defaulted = defaults.resolve(
+        model, dataset, {k: given.pop(k) for k in defaults.SETTINGS if k in given}
+    )  # fmt: skip
+    return TrainConfig(model=model, dataset=dataset, **settings, **given, defaulted=defaulted)
 
 
 def build_model(config: TrainConfig, shapes: data.Shapes) -> models.Model:

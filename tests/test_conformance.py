@@ -25,7 +25,6 @@ import pytest
 
 from jaxnn import cli, data, gradcheck, models, run
 from jaxnn.errors import ConfigError, JaxnnError
-from jaxnn.models import defaults
 from jaxnn.models import options as model_options
 
 # candidate values for an option, tried in order until one differs from the current value
@@ -221,7 +220,7 @@ def readable(name: str) -> list[str]:
 
 def small_config(name: str, dataset: str) -> run.TrainConfig:
     """The shortest command's config for ``name`` on ``dataset``, at a small width."""
-    config = defaults.train_config(name, dataset)
+    config = run.train_config(name, dataset)
     if "width" in models.option_names(name) and name not in gradcheck.PAPER_FIXED:
         config = dataclasses.replace(config, width=1 / 16)
     if name in gradcheck.GRADCHECK_DEFAULTS:
@@ -240,7 +239,7 @@ def test_shortest_command_builds_on_every_dataset_it_reads(name):
     for dataset in readable(name):
         shapes = shapes_of(dataset)
         try:
-            model, settled = run._resolved(defaults.train_config(name, dataset), shapes)
+            model, settled = run._resolved(run.train_config(name, dataset), shapes)
         except JaxnnError as error:
             assert "\n" not in str(error) and len(str(error)) < 400, str(error)
             continue
@@ -276,7 +275,7 @@ def test_config_json_rebuilds_the_same_model(name):
 
 def _reads(name: str, dataset: str) -> bool:
     try:
-        run._resolved(defaults.train_config(name, dataset), shapes_of(dataset))
+        run._resolved(run.train_config(name, dataset), shapes_of(dataset))
     except JaxnnError:
         return False
     return True

@@ -15,8 +15,7 @@ from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
 from test_stream_families import assert_params_close
 from test_supervise import FATAL
 
-from jaxnn import checkpoint
-from jaxnn.models import defaults
+from jaxnn import checkpoint, run
 from jaxnn.run import train_and_evaluate
 
 FAMILY_ARGS = {
@@ -44,7 +43,7 @@ def single(data_dir, out, family="mlp", epochs=1, **changes):
     """The same run in one process, with the model's defaults for what the command line
     leaves out (``jaxnn train`` uses them too: momentum for LeNet-5, Adam for the LSTM)."""
     settings = {"model": "mlp", **FAMILY_CONFIG[family]}
-    config = defaults.train_config(settings.pop("model"), "mnist", data_dir=data_dir,
+    config = run.train_config(settings.pop("model"), "mnist", data_dir=data_dir,
                                    batch_size=FAMILY_BATCH[family], lr=0.05, seed=1, epochs=epochs,
                                    checkpoint_secs=0, **settings, **changes)  # fmt: skip
     return train_and_evaluate(config, str(out), progress=False)

@@ -12,20 +12,20 @@ continues with the values it started with even if this table changes.
 
 from __future__ import annotations
 
-import dataclasses
-
 from jaxnn.errors import ConfigError
 
 # the TrainConfig fields a model's entry may set
 SETTINGS = ("optimizer", "lr", "batch_size", "beta1", "clip_norm", "epochs", "hidden", "output")
 
 
-def _base() -> dict:
-    """The MLP's settings: ``TrainConfig``'s own defaults (the notes')."""
-    from jaxnn.run import TrainConfig
+# the MLP's settings, the notes' own (``TrainConfig``'s field defaults are these): SGD, lr 0.1,
+# batch 200, 20 epochs; hidden and output None: the model's own (``jaxnn.models.options``)
+NOTES = {"optimizer": "sgd", "lr": 0.1, "batch_size": 200, "beta1": None, "clip_norm": None,
+         "epochs": 20, "hidden": None, "output": None}  # fmt: skip
 
-    fields = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    return {name: fields[name] for name in SETTINGS}
+
+def _base() -> dict:
+    return dict(NOTES)
 
 
 def entry(model: str) -> dict:
@@ -70,15 +70,6 @@ def resolve(model: str, dataset: str, given: dict, saved: dict | None = None):
         settings[name] = defaults[name]
         defaulted.append(name)
     return settings, tuple(defaulted)
-
-
-def train_config(model: str = "mlp", dataset: str = "digits", **given):
-    """A ``TrainConfig`` for ``model`` on ``dataset`` with its defaults for every setting of
-    ``SETTINGS`` not in ``given`` (the other fields from ``given`` or TrainConfig's)."""
-    from jaxnn.run import TrainConfig
-
-    settings, defaulted = resolve(model, dataset, {k: given.pop(k) for k in SETTINGS if k in given})
-    return TrainConfig(model=model, dataset=dataset, **settings, **given, defaulted=defaulted)
 
 
 def describe(model: str) -> str:
