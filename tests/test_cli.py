@@ -79,9 +79,12 @@ def test_deterministic_sets_xlas_flag_before_the_command_runs(monkeypatch):
 
     seen = {}
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    from jaxnn.cli import train as train_command  # the subcommand's module
+
     monkeypatch.setattr(
-        cli, "cmd_train", lambda args: seen.setdefault("flags", os.environ["XLA_FLAGS"]) and 0
-    )
+        train_command, "cmd_train",
+        lambda args: seen.setdefault("flags", os.environ["XLA_FLAGS"]) and 0,
+    )  # fmt: skip
     assert cli.main(["train", "--deterministic"]) == 0
     assert seen["flags"] == "--xla_cpu_enable_fast_math=false --xla_gpu_deterministic_ops=true"
 

@@ -1,0 +1,5 @@
+"""``python -m jaxnn.cli``: the ``jaxnn`` console script."""
+
+from jaxnn.cli.main import run
+
+run()
