@@ -298,3 +298,22 @@ def test_compiles_while_the_data_loads_and_falls_back_on_other_sizes(tmp_path, m
     b = checkpoint.load(str(tmp_path / "b" / "checkpoints"), 1)
     for key in a["params"]:
         np.testing.assert_array_equal(a["params"][key], b["params"][key])
+
+
+def test_resume_with_nothing_to_resume_starts_a_new_run_and_says_so(tmp_path, capsys):
+    """Schedulers pass --resume every time: with no run in --out it is not an error, but one
+    line on stderr says a new run starts (a mistyped --out would otherwise go unnoticed)."""
+    args = ["train", "--dataset", "digits", "--layers", "64,8,10", "--batch-size", "300",
+            "--epochs", "1", "--quiet", "--resume"]  # fmt: skip
+    out = tmp_path / "x"
+    assert cli.main([*args, "--out", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    assert notes == [f"jaxnn train: --resume: {out} holds no run yet; starting a new run"]
+    assert cli.main([*args, "--epochs", "2", "--out", str(out)]) == 0  # a run to continue
+    assert "--resume" not in capsys.readouterr().err
+    empty = tmp_path / "empty"  # a folder, but no epoch finished in it (stopped early)
+    empty.mkdir()
+    assert cli.main([*args, "--out", str(empty)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    assert notes == [f"jaxnn train: --resume: {empty} holds no finished epoch yet; starting a "
+                     "new run"]  # fmt: skip
