@@ -138,6 +138,7 @@ def test_a_quiet_run_stops_inside_an_epoch_keeping_the_finished_ones(tmp_path, m
 LONG_EPOCH = ["--dataset", "digits", "--layers", "64,4096,4096,10", "--batch-size", "1",
               "--lr", "0.01", "--epochs", "1", "--checkpoint-secs", "0"]  # fmt: skip
 STOP_SECONDS = 10.0  # from the signal to the exit: a chunk (0.5 s), the save, the shutdown
+DISTRIBUTED_STOP_SECONDS = 30.0  # the same, with two processes (and a compile, maybe)
 
 
 @pytest.mark.parametrize("mode", ["quiet", "bar"])
@@ -176,3 +177,31 @@ def test_a_signal_stops_a_run_within_seconds(tmp_path, signum, mode):
                             "run the same command with --resume to continue"), err  # fmt: skip
     assert checkpoint.latest_epoch(str(out / "checkpoints")) is None
     assert seconds < STOP_SECONDS
+
+
+def test_sigterm_stops_a_quiet_distributed_run_inside_its_first_epoch(tmp_path):
+    """Two processes, --quiet (a chunk is 1/20 of an epoch, the same on both): SIGTERM to
+    process 1 early in the run stops both at the same chunk of the first epoch, each with
+    the one line and exit 143. Before, the processes agreed only after each epoch: they
+    stopped after epoch 1 (``epochs 1-1 are checkpointed``)."""
+    from test_distributed import finish, free_port, start
+
+    out = tmp_path / "run"
+    args = ["--dataset", "digits", "--layers", "64,1024,1024,10", "--batch-size", "2",
+            "--lr", "0.01", "--epochs", "2", "--quiet"]  # fmt: skip
+    port = free_port()
+    started = [start(i, port, out, args=args) for i in (0, 1)]
+    deadline = time.time() + 240
+    while not (out / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.05)  # config.json: about to compile (a mesh: not while loading), then train
+    time.sleep(1.0)
+    started[1].send_signal(signal.SIGTERM)
+    sent = time.perf_counter()
+    results = finish(started, timeout=120)
+    seconds = time.perf_counter() - sent
+    for code, _, err in results:
+        lines = [line for line in err.splitlines() if line.startswith("jaxnn train:")]
+        assert code == signals.EXIT_CODE and len(lines) == 1, err
+        assert "no epoch had finished" in lines[0] and "--resume" in lines[0], err
+    assert checkpoint.latest_epoch(str(out / "checkpoints")) is None
+    assert seconds < DISTRIBUTED_STOP_SECONDS
