@@ -543,9 +543,10 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     ``eval_every``, append to history.jsonl, checkpoint every ``checkpoint_secs`` (in the
     background). Ctrl-C and SIGTERM stop between two chunks of steps, quiet or not (the
     epoch in progress is dropped); they and divergence save the finished epochs first.
-    Returns the params,
-    the history and the saver (still writing the last checkpoint)."""
+    Returns the params, the history and the saver (still writing the last checkpoint)."""
     from tqdm.auto import tqdm
+
+    from jaxnn import signals
 
     history = list(history)
     history_path = os.path.join(out_dir, "history.jsonl")
@@ -559,7 +560,6 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
-    from jaxnn import signals
 
     def between_chunks(steps_done: int) -> None:
         """After each chunk of steps, quiet or not: the bar moves, and a stop requested
