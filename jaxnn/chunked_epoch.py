@@ -14,6 +14,11 @@ microseconds against a chunk of ~0.5 s. With several processes every process mus
 chunks (each is a program with collectives), so the plan is fixed by the step count alone:
 ``CHUNKS_FOR_SEVERAL_PROCESSES`` chunks. Without a progress callback an epoch is one chunk.
 
+``jaxnn.run`` always passes one, ``--quiet`` or not (then it only checks for a stop): Python
+has control between chunks, so Ctrl-C and SIGTERM end a run within about a chunk. One
+program for the whole epoch would hold the host until the epoch ended (a ResNet-20 epoch on
+a CPU: minutes), and the signal would wait for it. The cost is one wait per chunk.
+
 The steps are the same ``step`` with the same minibatches and keys (``fold_in(key, i)``) as
 ``make_epoch``'s, and a chunk boundary only passes the params through the host unchanged, so
 the result does not depend on the chunk sizes (tests/test_chunked_epoch.py checks bitwise

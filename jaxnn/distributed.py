@@ -469,7 +469,12 @@ def run(main, prefix: str) -> int:
         finished(code)
     except JaxnnError as error:
         leave(f"{prefix}: error: {error}", error.exit_code, why=str(error))
-    except signals.Preempted as stop:  # every process stops together, after the same epoch
+    except signals.Preempted as stop:  # every process stops together, at the same point
+        if watch is not None and watch.index == 0:
+            # the others leave first, as after a failure (announce): process 0's exit takes
+            # the coordination service down, and JAX's client aborts a process still on it
+            # (a stop inside an epoch has no checkpoint barrier to hold process 0 back)
+            watch._wait_gone(range(1, watch.processes))
         leave(f"{prefix}: {stop}", stop.exit_code)
     except KeyboardInterrupt:
         leave(f"{prefix}: interrupted", 130, why=f"{prefix}: interrupted")

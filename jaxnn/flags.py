@@ -1,6 +1,6 @@
 """The command line's values read into settings: ``--layers 784,500,10``, ``--input-shape
-28,28,1``, ``--option NAME=VALUE``. Shared by every subcommand (``jaxnn.cli``, ``jaxnn.cli.tune`` among them);
-a value that cannot be read is a one-line ``ConfigError`` with an example."""
+28,28,1``, ``--option NAME=VALUE``. Shared by every subcommand of ``jaxnn.cli``; a value
+that cannot be read is a one-line ``ConfigError`` with an example."""
 
 from __future__ import annotations
 

@@ -622,9 +622,12 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                   key_data, start_epoch, history, out_dir, ckpt_dir, label, progress):  # fmt: skip
     """The epochs from ``start_epoch``: train, check for divergence, evaluate every
     ``eval_every``, append to history.jsonl, checkpoint every ``checkpoint_secs`` (in the
-    background). Ctrl-C and divergence save the finished epochs first. Returns the params,
-    the history and the saver (still writing the last checkpoint)."""
+    background). Ctrl-C and SIGTERM stop between two chunks of steps, quiet or not (the
+    epoch in progress is dropped); they and divergence save the finished epochs first.
+    Returns the params, the history and the saver (still writing the last checkpoint)."""
     from tqdm.auto import tqdm
+
+    from jaxnn import signals
 
     history = list(history)
     history_path = os.path.join(out_dir, "history.jsonl")
@@ -639,6 +642,14 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
     saved_epoch, saved_at = start_epoch, time.perf_counter()
     done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
 
+    def between_chunks(steps_done: int) -> None:
+        """After each chunk of steps, quiet or not: the bar moves, and a stop requested
+        meanwhile ends the epoch here (Ctrl-C and, in one process, SIGTERM raise as soon as
+        Python has control; several processes agree first, ``signals.check``). One program
+        for the whole epoch would hold the host until it ended: the stop would wait for it."""
+        steps.moved_to(steps_done)
+        signals.check()
+
     def save(done) -> None:
         epoch_done, params_done, opt_state_done = done
         saver.save(ckpt_dir, epoch_done, _state(params_done, opt_state_done, epoch_done,
@@ -650,7 +661,7 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             order = train.epoch_order(key_data, epoch, m)
             new_params, new_opt_state, costs = epoch_fn(
                 params, opt_state, order, arrays.X_rows, arrays.Y_rows,
-                train.epoch_key(key_data, epoch), progress=steps.moved_to if progress else None,
+                train.epoch_key(key_data, epoch), progress=between_chunks,
             )  # fmt: skip
             steps.reset()
             costs = np.asarray(costs)  # waits for the epoch
@@ -679,9 +690,7 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
                 save(done)
                 saved_epoch, saved_at = epoch + 1, time.perf_counter()
             if not last:
-                from jaxnn import signals
-
-                signals.check()  # SIGTERM on any process: all stop after this epoch
+                signals.check()  # a signal during the evaluation or the save
     except WriteError:  # the disk failed: no further save (the error names the last one)
         saver.abandon()
         raise

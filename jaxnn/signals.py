@@ -3,13 +3,17 @@ before they kill it) stops a training run as Ctrl-C does — the finished epochs
 checkpointed — and ends it with one line saying how to ``--resume`` and exit 143
 (128 + SIGTERM, the shell's convention for a process that SIGTERM ended).
 
-* One process: the signal raises ``Preempted`` (a ``KeyboardInterrupt``) at once, like
-  Ctrl-C; the training loop saves the finished epochs on its way out.
+* One process: the signal raises ``Preempted`` (a ``KeyboardInterrupt``) like Ctrl-C, as
+  soon as Python has control: the epoch runs in chunks of about half a second
+  (``chunked_epoch``; streamed: ``stream.StreamedEpoch`` waits for its steps as often),
+  with or without ``--quiet``, so that is within a chunk. The epoch in progress is dropped
+  and the training loop saves the finished epochs on its way out.
 * Several processes (``--distributed``): SIGTERM and Ctrl-C only take note; after each
-  epoch ``check`` asks every process (``distributed.agree_any``) and, if any was signalled,
-  all of them raise ``Preempted`` after the same epoch, so the checkpoint they stop on is
-  one they all finished. A second signal to a process, ``SAME_SIGNAL_SECONDS`` or more
-  after the first, stops it at once.
+  chunk of steps (every process runs the same chunks) and after each epoch ``check`` asks
+  every process (``distributed.agree_any``) and, if any was signalled, all of them raise
+  ``Preempted`` at the same point, so the checkpoint they stop on is the last epoch they
+  all finished. A second signal to a process, ``SAME_SIGNAL_SECONDS`` or more after the
+  first, stops it at once.
 """
 
 from __future__ import annotations
@@ -84,8 +88,9 @@ def handled(out_dir: str | None, distributed: bool = False):
 
 
 def check() -> None:
-    """After an epoch: raise ``Preempted`` on every process if any of them was signalled
-    (a collective when there are several processes; free when there is one)."""
+    """After a chunk of steps or an epoch: raise ``Preempted`` on every process if any of
+    them was signalled (a collective when there are several processes, so every process
+    calls it at the same points; free when there is one)."""
     if not _state["distributed"]:
         return
     from jaxnn import distributed

@@ -25,6 +25,7 @@ the model's rows, prefetched by background threads (``grain.ReadOptions``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -33,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import compilation_cache, data, train
+from jaxnn import chunked_epoch, compilation_cache, data, train
 from jaxnn.data import features
 from jaxnn.errors import ConfigError
 
@@ -207,7 +208,12 @@ class StreamedEpoch:
 
     def __call__(self, params, opt_state, order, source: Source, _=None, key=None,
                  progress=None):  # fmt: skip
-        """``progress(steps_done)``, when given, is called about every half second."""
+        """``progress(steps_done)``, when given, is called about every half second, after
+        waiting for the steps so far: the host does not run ahead of the device, so a
+        signal (raised in Python, ``jaxnn.signals``) stops the epoch within that time.
+        With several processes it is called after the same steps on every process (after
+        each of ``CHUNKS_FOR_SEVERAL_PROCESSES`` parts of the epoch), as ``ChunkedEpoch``
+        does: it may run a collective (``signals.check``)."""
         import grain
 
         processes = jax.process_count()
@@ -217,6 +223,8 @@ class StreamedEpoch:
                                                      prefetch_buffer_size=PREFETCH)))  # fmt: skip
         costs, wait, start = [], 0.0, time.perf_counter()
         reported = start
+        parts = chunked_epoch.CHUNKS_FOR_SEVERAL_PROCESSES
+        every = math.ceil(len(batches) / parts)  # several processes: progress after as many
         iterator = iter(loader)
         for i, indices in enumerate(batches):
             before = time.perf_counter()
@@ -228,7 +236,12 @@ class StreamedEpoch:
             params, opt_state, J = self._step(params, opt_state, self._put(X_rows, whole),
                                               self._put(Y_rows, whole), step_key)  # fmt: skip
             costs.append(J)
-            if progress is not None and time.perf_counter() - reported >= 0.5:
+            if processes > 1:
+                due = (i + 1) % every == 0 or i + 1 == len(batches)
+            else:
+                due = time.perf_counter() - reported >= chunked_epoch.SECONDS_PER_CHUNK
+            if progress is not None and due:
+                J.block_until_ready()
                 reported = time.perf_counter()
                 progress(i + 1)
         costs = jnp.stack(costs)

@@ -321,3 +321,22 @@ def test_an_image_model_on_sequences_says_what_the_dataset_holds(dataset, capsys
     assert cli.main(["train", "--model", "vgg11", "--dataset", dataset, "--out", out]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"holds {holds}" in err
+
+
+def test_resume_with_nothing_to_resume_starts_a_new_run_and_says_so(tmp_path, capsys):
+    """Schedulers pass --resume every time: with no run in --out it is not an error, but one
+    line on stderr says a new run starts (a mistyped --out would otherwise go unnoticed)."""
+    args = ["train", "--dataset", "digits", "--layers", "64,8,10", "--batch-size", "300",
+            "--epochs", "1", "--quiet", "--resume"]  # fmt: skip
+    out = tmp_path / "x"
+    assert cli.main([*args, "--out", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    assert notes == [f"jaxnn train: --resume: {out} holds no run yet; starting a new run"]
+    assert cli.main([*args, "--epochs", "2", "--out", str(out)]) == 0  # a run to continue
+    assert "--resume" not in capsys.readouterr().err
+    empty = tmp_path / "empty"  # a folder, but no epoch finished in it (stopped early)
+    empty.mkdir()
+    assert cli.main([*args, "--out", str(empty)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
+    assert notes == [f"jaxnn train: --resume: {empty} holds no finished epoch yet; starting a "
+                     "new run"]  # fmt: skip

@@ -145,3 +145,27 @@ def test_an_unreadable_dataset_info_falls_back_to_the_known_sizes(tiny_mnist):
     (info,) = list(pathlib.Path(tiny_mnist).glob("*/*/dataset_info.json"))
     info.write_text("{ damaged")
     assert data.expected_shapes("mnist", tiny_mnist) == data.DATASETS["mnist"].shapes
+
+
+def test_a_quiet_streamed_run_stops_inside_an_epoch(tiny_mnist, tmp_path, monkeypatch):
+    """Streamed, --quiet: the epoch waits for its steps and checks for a stop about every
+    half second (here every step), so a stop in epoch 2 ends it there, epoch 1 kept
+    (jaxnn.signals; tests/test_signals.py for the in-memory epoch and real signals)."""
+    from jaxnn import chunked_epoch, signals
+
+    monkeypatch.setattr(chunked_epoch, "SECONDS_PER_CHUNK", 0.0)  # a report after each step
+    per_epoch = -(-M_TRAIN // 16)  # 4 steps
+    checks = []
+
+    def check():
+        checks.append(True)
+        if len(checks) == per_epoch + 1 + 2:  # epoch 1's steps, its end, 2 steps of epoch 2
+            raise signals.Preempted("stopped by SIGTERM")
+
+    monkeypatch.setattr(signals, "check", check)
+    out = tmp_path / "s"
+    with pytest.raises(signals.Preempted):
+        train_and_evaluate(config(tiny_mnist, memory_budget=0.1, epochs=3, checkpoint_secs=3600),
+                           str(out), progress=False)  # fmt: skip
+    assert checkpoint.latest_epoch(str(out / "checkpoints")) == 1
+    assert len((out / "history.jsonl").read_text().splitlines()) == 1

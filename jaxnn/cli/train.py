@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import time
 
 from jaxnn import models, runlock, signals, supervise
@@ -116,10 +117,25 @@ def cmd_train(args) -> int:
 def _train(config, out_dir: str, args) -> int:
     from jaxnn.run import train_and_evaluate
 
+    if args.resume:
+        _say_if_nothing_to_resume(out_dir, f"jaxnn {args.command}")
     with signals.handled(out_dir, args.distributed):  # SIGTERM: checkpoint, then --resume
         metrics = train_and_evaluate(config, out_dir, resume=args.resume, progress=not args.quiet)
     print(summary_line(metrics, out_dir))
     return 0
+
+
+def _say_if_nothing_to_resume(out_dir: str, command: str) -> None:
+    """--resume with nothing to continue starts a new run, as schedulers that always pass
+    --resume expect; one line on stderr says so (a mistyped --out would otherwise go
+    unnoticed)."""
+    from jaxnn import checkpoint, distributed
+
+    saved = checkpoint.latest_epoch(os.path.join(out_dir, "checkpoints"))
+    if saved is not None or not distributed.is_writer():
+        return
+    held = "no run yet" if not os.path.isdir(out_dir) else "no finished epoch yet"
+    print(f"{command}: --resume: {out_dir} holds {held}; starting a new run", file=sys.stderr)
 
 
 def add_parser(sub) -> None:
