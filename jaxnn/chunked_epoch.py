@@ -47,11 +47,13 @@ def programs(step, batch_size: int, num_full: int, mesh=None, example_axis: int 
 
     In memory (``ChunkedEpoch``) the rows are the whole training set and ``first`` is 0; a
     streamed epoch (``jaxnn.stream.StreamedEpoch``) runs the same programs one step at a
-    time on the minibatch it read (``first = start``, ``order = arange(B)``). Both paths
-    thereby run one program, differing only in the rows' count: a step compiled by itself
-    (outside a loop) fuses differently, and its float rounding differed in the last bit
-    (LeNet-5's conv1 bias after one step), which 469 steps of an MNIST epoch grew to a
-    test cost of 0.152 instead of 0.131 (width 1/4; measured, issue #33)."""
+    time on the minibatch it read (``first = start``, ``order`` its rows ``0 … B − 1`` and
+    one index more, so that XLA cannot tell the slice is all of the order and hoist the
+    minibatch out of the loop) and with the epoch's ``costs``. Both paths thereby run one
+    program, differing only in the rows' count, and train bitwise the same params: a step
+    compiled by itself (outside a loop) fused differently, and its rounding differed in the
+    last bit (LeNet-5's conv1 bias after one step), which 469 steps of an MNIST epoch grew
+    to a test cost of 0.152 instead of 0.131 (width 1/4; issue #33, docs/scale.md)."""
     minibatch = train.minibatch_taker(mesh, example_axis)  # make_epoch's minibatches
 
     def step_key(key, i):

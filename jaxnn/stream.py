@@ -9,14 +9,13 @@ the model's rows, prefetched by background threads (``grain.ReadOptions``).
 
 * **Same order, same params.** The epoch's order is the run's own permutation
   (``train.epoch_order``: ``fold_in(key, epoch)``), not Grain's shuffle, and each step is
-  run by the in-memory epoch's own compiled programs (``chunked_epoch.programs``: the
-  minibatch read is the rows, ``arange(B)`` the order) with the same key
-  ``fold_in(epoch_key, i)``, so a streamed run and an in-memory run on one device train the
-  same params, bitwise. (A step compiled by itself, as before, rounded differently in the
-  last bit, and an MNIST epoch of LeNet-5 grew that into another model.) The loader's
-  state at a checkpoint is
-  the next epoch's number and the run's key, both in the checkpoint, so ``--resume`` is
-  exact.
+  run by the in-memory epoch's own programs (``chunked_epoch.programs``: the minibatch
+  read is the rows, ``arange(B)`` the order) with the same key ``fold_in(epoch_key, i)``,
+  so a streamed run and an in-memory run on one device train the same params, bitwise
+  (docs/scale.md; a step compiled by itself, as before, rounded differently in the last
+  bit, and an MNIST epoch of LeNet-5 grew that into another model). The loader's state at
+  a checkpoint is the next epoch's number and the run's key, both in the checkpoint, so
+  ``--resume`` is exact.
 * **Several processes.** Each process reads only its slice of every minibatch (the rows its
   devices hold) and ``jax.make_array_from_process_local_data`` assembles the global batch.
 * **Memory.** Only the test split and the first ``EVAL_SUBSET`` training examples (the
