@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 from test_distributed import cpu_env
+from test_stream_families import EVERY_MODEL
 
-from jaxnn import checkpoint, models
+from jaxnn import checkpoint
 
 
 def _run(out, devices, extra_env=None, epochs=2):
@@ -134,9 +135,9 @@ for name in sys.argv[2:]:
 
 @pytest.fixture(scope="module")
 def one_vs_two():
-    """``{model: largest relative difference}`` of ONE_VS_TWO, run once for the module."""
+    """``{model: {"devices": …, "ulp": …}}`` of ONE_VS_TWO, run once for the module."""
     tests = os.path.dirname(os.path.abspath(__file__))
-    result = subprocess.run([sys.executable, "-c", ONE_VS_TWO, tests, *models.MODELS],
+    result = subprocess.run([sys.executable, "-c", ONE_VS_TWO, tests, *EVERY_MODEL],
                             capture_output=True, text=True, timeout=900,
                             env=cpu_env(devices=2))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -144,7 +145,7 @@ def one_vs_two():
     return {row.pop("model"): row for row in rows}
 
 
-@pytest.mark.parametrize("name", models.MODELS)
+@pytest.mark.parametrize("name", EVERY_MODEL)
 def test_every_model_trains_alike_on_one_and_two_devices(one_vs_two, name):
     """2 devices train 1 device's params up to float rounding, for every registered model:
     the gradient sums over the examples (and batch norm's statistics) are added per device
