@@ -41,6 +41,49 @@ SECONDS_PER_CHUNK = 0.5
 CHUNKS_FOR_SEVERAL_PROCESSES = 20
 
 
+def programs(step, batch_size: int, num_full: int, mesh=None, example_axis: int = 1):
+    """``(chunk, last)``: the two programs an epoch's steps run in, not jitted.
+
+    ``chunk(params, opt_state, costs, start, stop, first, order, X_rows, Y_rows, key)`` runs
+    steps ``start … stop - 1`` in a ``fori_loop``: step i takes the minibatch
+    ``order[(i - first)·B : (i - first + 1)·B]`` of the rows, the key ``fold_in(key, i)`` and
+    writes ``costs[i]``. ``last(params, opt_state, indices, X_rows, Y_rows, key)`` is
+    step ``num_full`` on the partial minibatch of those rows (``order[num_full·B:]``).
+
+    In memory (``ChunkedEpoch``) the rows are the whole training set and ``first`` is 0; a
+    streamed epoch (``jaxnn.stream.StreamedEpoch``) runs the same programs one step at a
+    time on the minibatch it read (``first = start``, ``order`` its rows ``0 … B − 1`` and
+    one index more, so that XLA cannot tell the slice is all of the order and hoist the
+    minibatch out of the loop) and with the epoch's ``costs``. Both paths thereby run one
+    program, differing only in the rows' count, and train bitwise the same params: a step
+    compiled by itself (outside a loop) fused differently, and its rounding differed in the
+    last bit (LeNet-5's conv1 bias after one step), which 469 steps of an MNIST epoch grew
+    to a test cost of 0.152 instead of 0.131 (width 1/4; issue #33, docs/scale.md)."""
+    minibatch = train.minibatch_taker(mesh, example_axis)  # make_epoch's minibatches
+
+    def step_key(key, i):
+        return None if key is None else jax.random.fold_in(key, i)
+
+    def chunk(params, opt_state, costs, start, stop, first, order, X_rows, Y_rows, key=None):
+        """Steps start … stop - 1: minibatch i is order[(i - first)·B : …]; costs[i] = J_i."""
+
+        def body(i, carry):
+            params, opt_state, costs = carry
+            indices = jax.lax.dynamic_slice(order, ((i - first) * batch_size,), (batch_size,))
+            params, opt_state, J = step(params, opt_state, *minibatch(indices, X_rows, Y_rows),
+                                        step_key(key, i))  # fmt: skip
+            return params, opt_state, costs.at[i].set(J)
+
+        return jax.lax.fori_loop(start, stop, body, (params, opt_state, costs))
+
+    def last(params, opt_state, indices, X_rows, Y_rows, key=None):
+        """The last, partial minibatch: the rows at ``indices``."""
+        return step(params, opt_state, *minibatch(indices, X_rows, Y_rows),
+                    step_key(key, num_full))  # fmt: skip
+
+    return chunk, last
+
+
 class ChunkedEpoch:
     """``epoch(params, opt_state, order, X_rows, Y_rows, key=None, progress=None) -> (params,
     opt_state, costs)``: ``train.make_epoch``'s epoch (same arguments, same checks, same
@@ -60,30 +103,7 @@ class ChunkedEpoch:
         if _compiled is not None:
             self._chunk, self._last = _compiled
             return
-        minibatch = train.minibatch_taker(mesh, example_axis)  # make_epoch's minibatches
-
-        def step_key(key, i):
-            return None if key is None else jax.random.fold_in(key, i)
-
-        def chunk(params, opt_state, costs, start, stop, order, X_rows, Y_rows, key=None):
-            """Steps start … stop - 1: minibatch i is order[i·B : (i + 1)·B]; costs[i] = J_i."""
-
-            def body(i, carry):
-                params, opt_state, costs = carry
-                indices = jax.lax.dynamic_slice(order, (i * batch_size,), (batch_size,))
-                params, opt_state, J = step(params, opt_state,
-                                            *minibatch(indices, X_rows, Y_rows),
-                                            step_key(key, i))  # fmt: skip
-                return params, opt_state, costs.at[i].set(J)
-
-            return jax.lax.fori_loop(start, stop, body, (params, opt_state, costs))
-
-        def last(params, opt_state, order, X_rows, Y_rows, key=None):
-            """The last, partial minibatch: order[num_full·B:]."""
-            indices = order[self.num_full * batch_size :]
-            return step(params, opt_state, *minibatch(indices, X_rows, Y_rows),
-                        step_key(key, self.num_full))  # fmt: skip
-
+        chunk, last = programs(step, batch_size, self.num_full, mesh, example_axis)
         self._chunk = jax.jit(chunk)
         self._last = jax.jit(last) if self.remainder else None
 
@@ -101,15 +121,16 @@ class ChunkedEpoch:
             stop = self.num_full if progress is None else done + self._chunk_size(done)
             started = time.perf_counter()
             params, opt_state, costs = self._chunk(params, opt_state, costs, np.int32(done),
-                                                   np.int32(stop), order, X_rows, Y_rows,
-                                                   key)  # fmt: skip
+                                                   np.int32(stop), np.int32(0), order, X_rows,
+                                                   Y_rows, key)  # fmt: skip
             if progress is not None:
                 costs.block_until_ready()
                 self._measured(stop - done, time.perf_counter() - started)
                 progress(stop)
             done = stop
         if self._last is not None:
-            params, opt_state, J = self._last(params, opt_state, order, X_rows, Y_rows, key)
+            tail = order[self.num_full * self.batch_size :]
+            params, opt_state, J = self._last(params, opt_state, tail, X_rows, Y_rows, key)
             costs = jnp.concatenate([costs, J[None]])
             if progress is not None:
                 progress(self.num_full + 1)
@@ -151,10 +172,12 @@ class _Lowered:
         index = struct((), jnp.int32)
         self._args = (params, opt_state, order, X_rows, Y_rows, key)
         self._chunk = epoch._chunk.lower(params, opt_state, struct((epoch.num_full,), cost.dtype),
-                                         index, index, order, X_rows, Y_rows, key)  # fmt: skip
+                                         index, index, index, order, X_rows, Y_rows,
+                                         key)  # fmt: skip
         self._last = None
         if epoch._last is not None:
-            self._last = epoch._last.lower(*self._args)
+            tail = struct((epoch.remainder,), jnp.int32)
+            self._last = epoch._last.lower(params, opt_state, tail, X_rows, Y_rows, key)
 
     def compile(self) -> ChunkedEpoch:
         """The programs compiled, or reused if this process compiled the same ones before

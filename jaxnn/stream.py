@@ -9,11 +9,13 @@ the model's rows, prefetched by background threads (``grain.ReadOptions``).
 
 * **Same order, same params.** The epoch's order is the run's own permutation
   (``train.epoch_order``: ``fold_in(key, epoch)``), not Grain's shuffle, and each step is
-  the same ``step`` with the same key ``fold_in(epoch_key, i)`` as in ``make_epoch``'s scan,
-  so a streamed run and an in-memory run train the same params (equal up to XLA's
-  compilation of one step alone vs inside a scan). The loader's state at a checkpoint is
-  the next epoch's number and the run's key, both in the checkpoint, so ``--resume`` is
-  exact.
+  run by the in-memory epoch's own programs (``chunked_epoch.programs``: the minibatch
+  read is the rows, ``arange(B)`` the order) with the same key ``fold_in(epoch_key, i)``,
+  so a streamed run and an in-memory run on one device train the same params, bitwise
+  (docs/scale.md; a step compiled by itself, as before, rounded differently in the last
+  bit, and an MNIST epoch of LeNet-5 grew that into another model). The loader's state at
+  a checkpoint is the next epoch's number and the run's key, both in the checkpoint, so
+  ``--resume`` is exact.
 * **Several processes.** Each process reads only its slice of every minibatch (the rows its
   devices hold) and ``jax.make_array_from_process_local_data`` assembles the global batch.
 * **Memory.** Only the test split and the first ``EVAL_SUBSET`` training examples (the
@@ -178,13 +180,13 @@ class StreamedEpoch:
         train.check_epoch(m, batch_size, mesh)  # make_epoch's checks
         self.batch_size, self.mesh, self.example_axis = batch_size, mesh, example_axis
         self.stats: dict[str, float] = {}
-
-        def one(params, opt_state, X_rows, Y_rows, key):
-            X = train.to_layout(X_rows, example_axis)
-            Y = jnp.moveaxis(Y_rows, 0, -1)
-            return step(params, opt_state, X, Y, key)
-
-        self._step = compilation_cache.Reusing(jax.jit(one))  # a resumed run: compiled once
+        self.num_full = m // batch_size
+        # the in-memory epoch's own programs (chunked_epoch.programs), one step at a time on
+        # the rows read: the same compiled steps, so the same params bitwise (a step
+        # compiled alone rounded otherwise)
+        chunk, last = chunked_epoch.programs(step, batch_size, self.num_full, mesh, example_axis)
+        self._chunk = compilation_cache.Reusing(jax.jit(chunk))  # a resumed run: compiled once
+        self._last = compilation_cache.Reusing(jax.jit(last))
 
     def lower(self, *args):
         """``jaxnn.run`` compiles an epoch ahead of time; each step compiles on first use."""
@@ -221,7 +223,10 @@ class StreamedEpoch:
         loader = (grain.MapDataset.source(batches).map(source.read)
                   .to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
                                                      prefetch_buffer_size=PREFETCH)))  # fmt: skip
-        costs, wait, start = [], 0.0, time.perf_counter()
+        wait, start = 0.0, time.perf_counter()
+        # the full minibatches' costs, written by the steps as in memory (an array of
+        # another length there compiled J's reduction into another fusion: another rounding)
+        costs = np.zeros((self.num_full,), chunked_epoch.ChunkedEpoch._cost_dtype(params).dtype)
         reported = start
         parts = chunked_epoch.CHUNKS_FOR_SEVERAL_PROCESSES
         every = math.ceil(len(batches) / parts)  # several processes: progress after as many
@@ -232,19 +237,29 @@ class StreamedEpoch:
             wait += time.perf_counter() - before
             full = len(order[i * self.batch_size : (i + 1) * self.batch_size])
             whole = processes > 1 and len(indices) == full  # read whole by every process
-            step_key = None if key is None else jax.random.fold_in(key, i)
-            params, opt_state, J = self._step(params, opt_state, self._put(X_rows, whole),
-                                              self._put(Y_rows, whole), step_key)  # fmt: skip
-            costs.append(J)
-            if processes > 1:
+            X, Y = self._put(X_rows, whole), self._put(Y_rows, whole)
+            # the minibatch: all the rows read (every process's), in order; and one index
+            # more, so that XLA cannot see that the step's slice of it is all of it (it then
+            # hoisted the minibatch out of the loop and fused the step otherwise at -O1)
+            rows = np.arange(full + 1, dtype=np.int32) % full
+            if i < self.num_full:
+                params, opt_state, costs = self._chunk(
+                    params, opt_state, costs, np.int32(i), np.int32(i + 1), np.int32(i),
+                    rows, X, Y, key)  # fmt: skip
+            else:
+                params, opt_state, last_cost = self._last(params, opt_state, rows[:full], X, Y,
+                                                          key)  # fmt: skip
+            if processes > 1:  # every process reports after the same steps
                 due = (i + 1) % every == 0 or i + 1 == len(batches)
             else:
                 due = time.perf_counter() - reported >= chunked_epoch.SECONDS_PER_CHUNK
             if progress is not None and due:
-                J.block_until_ready()
+                jax.block_until_ready(params)  # the steps done, not queued: a stop is prompt
                 reported = time.perf_counter()
                 progress(i + 1)
-        costs = jnp.stack(costs)
+        if len(batches) > self.num_full:  # the partial minibatch
+            costs = jnp.concatenate([costs, last_cost[None]])
+        costs = jnp.asarray(costs)
         costs.block_until_ready()
         self.stats = {"seconds": time.perf_counter() - start, "data_wait": wait}
         return params, opt_state, costs

@@ -204,8 +204,11 @@ def minibatch_taker(mesh=None, example_axis: int = 1):
         return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
 
     def take(indices, X_rows, Y_rows):
-        X = to_layout(jnp.take(X_rows, indices, axis=0), example_axis)
-        Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
+        # a plain gather (the indices are a permutation's): jnp.take's default fills rows of
+        # out-of-range indices with NaN, a select that XLA fused into the step's first and
+        # last layers, or not, by the rows' count, and rounded otherwise (jaxnn.stream)
+        X = to_layout(jnp.take(X_rows, indices, axis=0, mode="clip"), example_axis)
+        Y = jnp.moveaxis(jnp.take(Y_rows, indices, axis=0, mode="clip"), 0, -1)
         return shard(X, example_axis), shard(Y, Y.ndim - 1)
 
     return take
