@@ -45,7 +45,7 @@ import jax
 import numpy as np
 
 from jaxnn import supervise
-from jaxnn.errors import ConfigError, DistributedError
+from jaxnn.errors import ConfigError, DistributedError, Preempted
 
 LOCAL_PATHS = ("data_dir", "manual_dir", "out_dir")  # may differ between processes
 HEARTBEAT_SECONDS = 10  # a process silent this long is dead (JAX's default: 100)
@@ -441,7 +441,6 @@ def run(main, prefix: str) -> int:
     one line (``prefix: error: …``) and their exit code, after telling the other processes
     (``Watch.announce``), which then stop with ``process N failed`` (exit 7); an error that
     is not jaxnn's own comes from the collectives (a peer died), ``lost_contact``."""
-    from jaxnn import signals
     from jaxnn.errors import JaxnnError
 
     global _WATCH
@@ -469,7 +468,7 @@ def run(main, prefix: str) -> int:
         finished(code)
     except JaxnnError as error:
         leave(f"{prefix}: error: {error}", error.exit_code, why=str(error))
-    except signals.Preempted as stop:  # every process stops together, at the same point
+    except Preempted as stop:  # every process stops together, at the same point
         if watch is not None and watch.index == 0:
             # the others leave first, as after a failure (announce): process 0's exit takes
             # the coordination service down, and JAX's client aborts a process still on it

@@ -68,6 +68,15 @@ class GradcheckError(JaxnnError):
     exit_code = 1
 
 
+class Preempted(KeyboardInterrupt):
+    """The run was stopped by SIGTERM (or, distributed, by Ctrl-C on one of the processes):
+    its message says what was kept and how to continue (``jaxnn.signals``). A
+    ``KeyboardInterrupt``, so that the training loop saves the finished epochs on its way
+    out as it does for Ctrl-C; exit code 143 = 128 + SIGTERM, the shell's convention."""
+
+    exit_code = 143
+
+
 EXIT_CODES = {
     "ok": 0,
     "gradient check failed": GradcheckError.exit_code,

@@ -23,15 +23,10 @@ import os
 import signal
 import time
 
-EXIT_CODE = 128 + signal.SIGTERM  # 143
+from jaxnn.errors import Preempted
+
+EXIT_CODE = Preempted.exit_code  # 143
 SAME_SIGNAL_SECONDS = 2.0  # a second signal later than this stops a process at once
-
-
-class Preempted(KeyboardInterrupt):
-    """The run was stopped by SIGTERM (or, distributed, by Ctrl-C on one of the processes):
-    its message says what was kept and how to continue."""
-
-    exit_code = EXIT_CODE
 
 
 _state = {"out_dir": None, "requested": None, "distributed": False, "at": 0.0}
