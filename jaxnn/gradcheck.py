@@ -376,6 +376,14 @@ def _at_point(make, x64: bool, checks_at, costs_at=None, max_per_leaf=None,
     return Report(rows, report.dtype, report.tolerances)
 
 
+def _check_examples(m) -> None:
+    """A check on no examples compares nothing (every gradient is 0): refuse it."""
+    from jaxnn.errors import ConfigError
+
+    if not isinstance(m, int | np.integer) or m < 1:
+        raise ConfigError(f"gradcheck needs at least one example: --m must be >= 1, got {m!r}")
+
+
 def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed: int = 0,
               l2: float = 0.0, m: int = 4, x64: bool = True,
               max_per_leaf: int | None = 40) -> Report:  # fmt: skip
@@ -386,6 +394,7 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
     two players) gets one block of rows per cost, its leaves named ``cost: leaf``."""
     from jaxnn import models
 
+    _check_examples(m)
     default_shape, default_outputs, default_options = GRADCHECK_DEFAULTS.get(name, ((), 0, {}))
     input_shape = tuple(input_shape or default_shape)
     num_outputs = num_outputs or default_outputs
@@ -443,6 +452,7 @@ def check_model(
         raise ConfigError(
             f"unknown model {model!r}; choose one of: logistic, {', '.join(models.MODELS)}"
         )
+    _check_examples(m)
     if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
         return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
     key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))

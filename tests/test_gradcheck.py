@@ -42,3 +42,16 @@ def test_check_catches_a_wrong_hand_gradient(x64):
 @pytest.mark.parametrize("model", ["logistic", "mlp"])
 def test_check_model_passes(model):
     assert gradcheck.check_model(model, (5, 4, 3), "relu", "softmax", x64=True).ok
+
+
+@pytest.mark.parametrize("m", [0, -1])
+def test_no_examples_is_refused_not_passed(m):
+    """Issue 33: ``gradcheck --m 0`` passed having compared nothing (every gradient is 0)."""
+    from jaxnn.errors import ConfigError
+
+    for check in (lambda: gradcheck.check_model("mlp", m=m),
+                  lambda: gradcheck.check_model("lenet5", m=m),
+                  lambda: gradcheck.check_any("rnn", m=m)):  # fmt: skip
+        with pytest.raises(ConfigError, match="at least one example") as raised:
+            check()
+        assert "\n" not in str(raised.value)
