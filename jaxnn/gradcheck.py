@@ -152,20 +152,28 @@ def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32,
 
 def _extrapolate(differences: np.ndarray, scales) -> tuple[np.ndarray, np.ndarray]:
     """``(derivative, error estimate)`` per row of ``differences`` (n, K), the central
-    differences at the halving steps ``scales``. For each pair of neighbouring steps
-    (s, s/2): Richardson's ``R = (4 D(s/2) − D(s)) / 3`` and ``e = |D(s/2) − D(s)| / 3``
-    (D's error is c·s² + O(s⁴), so e estimates the truncation error of D(s/2) — more than
-    R's own, O(s⁴) — and holds the round-off of both differences, which it sees as noise);
-    the pair with the smallest e is taken (Ridders' choice). One scale: D and e = NaN."""
+    differences at the halving steps ``scales``: Ridders' tableau. Column 0 holds D(s); column
+    j combines neighbouring steps, ``T = (4ʲ T(s/2) − T(s)) / (4ʲ − 1)``, which removes the
+    s²ʲ term of the error (j = 1 is Richardson's ``(4 D(s/2) − D(s)) / 3``). Each new entry's
+    error is estimated as Ridders does, by its distance from the two lower-order entries it
+    was made from, ``max(|T − T(s/2)|, |T − T(s)|) = 4ʲ |T(s/2) − T(s)| / (4ʲ − 1)`` — about
+    the error of the coarser of them, so an overestimate where the expansion holds — and
+    the entry with the smallest estimate is taken. One scale: D itself, and e = NaN."""
     if differences.shape[1] == 1:
         return differences[:, 0], np.full(len(differences), np.nan)
-    assert all(np.isclose(b, a / 2) for a, b in zip(scales[:-1], scales[1:], strict=True)), scales
-    coarse, fine = differences[:, :-1], differences[:, 1:]
-    richardson, estimate = (4 * fine - coarse) / 3, np.abs(fine - coarse) / 3
-    estimate = np.where(np.isnan(estimate), np.inf, estimate)
-    best = np.argmin(estimate, axis=1)[:, None]
-    return (np.take_along_axis(richardson, best, 1)[:, 0],
-            np.take_along_axis(estimate, best, 1)[:, 0])  # fmt: skip
+    assert all(np.isclose(b, a / 2) for a, b in zip(scales[:-1], scales[1:], strict=True))
+    value, error = differences[:, -1].copy(), np.full(len(differences), np.inf)
+    column = differences
+    for j in range(1, differences.shape[1]):
+        factor = 4.0**j
+        coarse, fine = column[:, :-1], column[:, 1:]
+        column = (factor * fine - coarse) / (factor - 1)
+        estimate = factor * np.abs(fine - coarse) / (factor - 1)
+        estimate = np.where(np.isnan(estimate), np.inf, estimate)
+        for k in range(column.shape[1]):
+            better = estimate[:, k] < error
+            value[better], error[better] = column[better, k], estimate[better, k]
+    return value, error
 
 
 def _probe_entries(run, unravel, batch_size: int, scales: tuple):
