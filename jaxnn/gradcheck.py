@@ -351,8 +351,8 @@ class Report(NamedTuple):
         tight, loose = self.tolerances
         lines.append(
             f"dtype {self.dtype} (finite differences in float64); pass if hand~auto <= {tight:g} "
-            f"and ~num <= max({loose:g}, the differences' estimated error / 2 + the gradient's "
-            "measured round-off) (relative error ‖a−b‖/(‖a‖+‖b‖))"
+            f"and ~num <= max({loose:g}, the differences' estimated error / 2\n+ the gradient's "
+            "measured round-off), per leaf (relative error ‖a−b‖/(‖a‖+‖b‖))"
         )
         if self.unverifiable:
             lines.append(f"{len(self.unverifiable)} leaves not verifiable by finite differences "
