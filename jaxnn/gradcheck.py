@@ -4,15 +4,48 @@ The notes' relative error ``‖a − b‖ / (‖a‖ + ‖b‖)`` compares gradi
 check is built so that a failure means a wrong gradient (docs/guarantees.md, "Gradient
 checks"):
 
-* hand vs ``jax.grad`` runs in the model's dtype (float32 unless ``--x64``), entry for entry;
+* hand vs ``jax.grad`` runs in the model's dtype (float32 unless ``--x64``), entry for
+  entry, at ``TOLERANCES``' first number (1e-10 in float64, 1e-5 in float32);
 * the finite differences always run in **float64**, at the float32 point itself when the
-  model is float32 (its params and data upcast exactly), with a **step per leaf**
+  model is float32 (its params and data upcast exactly; dropout masks and noise are drawn
+  in float32 in both, so both see the same draw), with a **step per leaf**
   ``h = 10⁻⁴ · max(rms(leaf), 0.1)`` (the leaf's own scale);
-* **kinks**: each probed entry's stencil ``θ ± h eᵢ`` is checked for a change of the
-  program's branch pattern (``jaxnn.kinks``: ReLU/leaky-ReLU/hinge signs, max-pool winners,
-  clip sides, …). An entry whose stencil crosses a kink is reported as "kink crossed —
-  excluded" and counted, never compared: its central difference measures neither side's
-  derivative (cs231n, "Gradient checks: kinks in the objective").
+* **kinks**: each probed entry's stencil is checked for a change of the program's branch
+  pattern (``jaxnn.kinks``: ReLU/leaky-ReLU/hinge signs, max-pool winners, clip sides, …).
+  An entry whose stencil crosses a kink is reported as "kink crossed — excluded" and
+  counted, never compared: its central difference measures neither side's derivative
+  (cs231n, "Gradient checks: kinks in the objective").
+
+**Error model of the finite differences** (issue 33: deep batch-normed ResNets failed
+correct gradients, hand~num 1.8e-6 on resnet32 and 2.4e-4 on resnet56 in float64, with
+hand~auto ≤ 1e-14). A central difference is ``D(s) = ∂J + c s² + O(s⁴) + r``, its round-off
+``|r| ≈ ε_mach |J| / s``; in a deep net c is large (resnet56, seed 0: D(h) off by 2.4e-4,
+D(h/2) by 6.1e-5, D(h/4) by 1.5e-5 — exactly the factor 4 of c s²). So each probed entry
+takes D at ``s = h, h/2, h/4`` (``STEP_SCALES``; one compiled program, kinks checked at all
+six points) and **Ridders' tableau** (``_extrapolate``): column j combines neighbouring
+steps, ``T = (4ʲ T(s/2) − T(s)) / (4ʲ − 1)``, removing the s²ʲ term; every entry's error is
+estimated by its distance to the two entries it was made from, ``4ʲ |T(s/2) − T(s)| /
+(4ʲ − 1)`` — the error of the coarser one, an overestimate where the expansion holds, which
+also holds the round-off of the differences as noise — and the entry with the smallest
+estimate e is used. For a leaf (its probed entries, kinks excluded):
+
+* β = ``SAFETY`` · ‖e‖ / ‖num‖ (SAFETY = 10): the numeric gradient's estimated relative
+  error. A correct gradient g then has ‖g − num‖ / (‖g‖ + ‖num‖) ≲ β/2;
+* float32 models: ρ = jax.grad's own relative error, measured against ``jax.grad`` of the
+  float64 cost at the same point. Deep nets amplify float32 round-off (resnet56: ρ up to
+  4e-4 on the first layers, where float32's ε is 6e-8);
+* the ~num tolerance is ``max(TOLERANCES' second number, β/2 + ρ + τ_hand·[ρ > 0])``
+  (τ_hand: the hand~auto tolerance, 1e-5 in float32): by the triangle inequality a hand
+  gradient within τ_hand of jax.grad, and a jax.grad that is right, stay inside it;
+* β > ``UNVERIFIABLE`` (1e-2): the differences are too uncertain to tell a bug from
+  curvature; the leaf is reported **"not verifiable by finite differences at this point"**
+  (``Report.unverifiable``): neither passed nor failed by them, its hand vs ``jax.grad``
+  comparison (every entry, 1e-10 / 1e-5) decides it alone.
+
+A bug is caught by ~num when its relative error exceeds the leaf's tolerance: at the default
+points that is the constant nearly everywhere (resnet56 float64: β/2 ≤ 4e-7 after the
+extrapolation, against 2.4e-4 for one difference before), so dγ × 1.001 in one block
+(5e-4) is caught in both dtypes (docs/guarantees.md, measured).
 """
 
 from __future__ import annotations
@@ -44,6 +77,22 @@ DEFAULT_EPS = {np.dtype("float64"): 1e-5, np.dtype("float32"): 1e-3}
 # enough that round-off (ε_mach·|J|/h) stays far below the small gradients of deep layers,
 # small enough that truncation (h²) does too; kinks inside the stencil are detected anyway
 RELATIVE_STEP, STEP_FLOOR = 1e-4, 0.1
+# central differences at h, h/2, h/4 (h: the leaf's step), extrapolated; the error estimate
+# times SAFETY bounds the error; a leaf whose bound exceeds UNVERIFIABLE of its numeric
+# gradient's norm cannot be verified by finite differences (module docstring)
+STEP_SCALES = (1.0, 0.5, 0.25)
+SAFETY, UNVERIFIABLE = 10.0, 1e-2
+
+
+def numeric_relative_error(numeric, errors) -> float:
+    """β = SAFETY · ‖e‖ / ‖num‖: the estimated relative error of finite differences ``numeric``
+    with per-entry error estimates ``errors`` (0 where there is no estimate; ∞ where the
+    differences are all 0 but their estimate is not)."""
+    errors = np.nan_to_num(np.asarray(errors, np.float64), nan=0.0, posinf=np.inf)
+    bound, size = SAFETY * np.linalg.norm(errors), np.linalg.norm(numeric)
+    if bound == 0:
+        return 0.0
+    return float(bound / size) if size > 0 else float("inf")
 
 
 def relative_error(a, b) -> float:
@@ -90,15 +139,28 @@ def leaf_steps(params, relative: float = RELATIVE_STEP, floor: float = STEP_FLOO
                                     if np.size(leaf) else 0.0, floor), params)  # fmt: skip
 
 
-def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32):
-    """Float64, kink-aware central differences: ``(derivatives, crossed)``.
+class Probe(NamedTuple):
+    """What ``probe`` measured at each entry (pytrees shaped like params, NaN where not
+    probed): the extrapolated derivative, its estimated absolute error, and whether the
+    stencil crossed a kink."""
+
+    derivatives: dict
+    errors: dict
+    crossed: dict
+
+
+def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32,
+          scales=STEP_SCALES) -> Probe:  # fmt: skip
+    """Float64, kink-aware central differences with Richardson extrapolation.
 
     ``f(params) -> J`` is evaluated in float64 on ``params`` upcast (call it on float64 data;
-    a float32 point upcasts exactly). ``steps``: a pytree of per-leaf steps (default
-    ``leaf_steps``). ``derivatives`` holds ``(f(θ + hᵢ eᵢ) − f(θ − hᵢ eᵢ)) / 2hᵢ`` at
-    ``entries`` (indices into the flattened params; default all) and NaN elsewhere;
-    ``crossed`` is True where the branch pattern (``jaxnn.kinks``) at ``θ + hᵢ eᵢ`` or
-    ``θ − hᵢ eᵢ`` differs from the one at θ — a kink inside the stencil."""
+    a float32 point upcasts exactly). ``steps``: a pytree of per-leaf steps h (default
+    ``leaf_steps``). At each of ``entries`` (indices into the flattened params; default all)
+    the central differences ``D(s) = (f(θ + s eᵢ) − f(θ − s eᵢ)) / 2s`` are taken at
+    ``s = c·hᵢ`` for every ``c`` in ``scales`` (halving steps), all in one compiled program;
+    ``_extrapolate`` turns them into a derivative and an error estimate (module docstring).
+    ``crossed`` is True where the branch pattern (``jaxnn.kinks``) at any stencil point
+    differs from the one at θ — a kink inside the stencil."""
     with compat.enable_x64(True):
         params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), params)
         flat, unravel = ravel_pytree(params)
@@ -109,19 +171,51 @@ def probe(f: Callable, params, entries=None, steps=None, batch_size: int = 32):
         run, consts = kinks.traced(f, params)
         entries = np.arange(flat.size) if entries is None else np.asarray(entries, np.int32)
         padded = np.resize(entries, -(-len(entries) // batch_size) * batch_size)
-        derivatives, crossed = compilation_cache.call(_probe_entries(run, unravel, batch_size),
-                                                      flat, step_of, padded, consts)  # fmt: skip
-        derivatives, crossed = derivatives[: len(entries)], crossed[: len(entries)]
-        full = jnp.full(flat.shape, jnp.nan, jnp.float64).at[entries].set(derivatives)
+        program = _probe_entries(run, unravel, batch_size, tuple(scales))
+        differences, crossed = compilation_cache.call(program, flat, step_of, padded, consts)
+        differences = np.asarray(differences[: len(entries)], np.float64)
+        derivatives, errors = _extrapolate(differences, scales)
+        full = np.full((2, flat.size), np.nan)
+        full[:, entries] = derivatives, errors
         mask = np.zeros(flat.shape, bool)
-        mask[np.asarray(entries)] = np.asarray(crossed)
-        return unravel(full), _split_like(mask, params)
+        mask[np.asarray(entries)] = np.asarray(crossed[: len(entries)])
+        return Probe(unravel(jnp.asarray(full[0])), unravel(jnp.asarray(full[1])),
+                     _split_like(mask, params))  # fmt: skip
 
 
-def _probe_entries(run, unravel, batch_size: int):
+def _extrapolate(differences: np.ndarray, scales) -> tuple[np.ndarray, np.ndarray]:
+    """``(derivative, error estimate)`` per row of ``differences`` (n, K), the central
+    differences at the halving steps ``scales``: Ridders' tableau. Column 0 holds D(s); column
+    j combines neighbouring steps, ``T = (4ʲ T(s/2) − T(s)) / (4ʲ − 1)``, which removes the
+    s²ʲ term of the error (j = 1 is Richardson's ``(4 D(s/2) − D(s)) / 3``). Each new entry's
+    error is estimated as Ridders does, by its distance from the two lower-order entries it
+    was made from, ``max(|T − T(s/2)|, |T − T(s)|) = 4ʲ |T(s/2) − T(s)| / (4ʲ − 1)`` — about
+    the error of the coarser of them, so an overestimate where the expansion holds — and
+    the entry with the smallest estimate is taken. One scale: D itself, and e = NaN."""
+    if differences.shape[1] == 1:
+        return differences[:, 0], np.full(len(differences), np.nan)
+    assert all(np.isclose(b, a / 2) for a, b in zip(scales[:-1], scales[1:], strict=True))
+    value, error = differences[:, -1].copy(), np.full(len(differences), np.inf)
+    column = differences
+    for j in range(1, differences.shape[1]):
+        factor = 4.0**j
+        coarse, fine = column[:, :-1], column[:, 1:]
+        column = (factor * fine - coarse) / (factor - 1)
+        estimate = factor * np.abs(fine - coarse) / (factor - 1)
+        estimate = np.where(np.isnan(estimate), np.inf, estimate)
+        for k in range(column.shape[1]):
+            better = estimate[:, k] < error
+            value[better], error[better] = column[better, k], estimate[better, k]
+    return value, error
+
+
+def _probe_entries(run, unravel, batch_size: int, scales: tuple):
     """One compiled program: the pattern at θ, then ``lax.map`` over the entries, each
-    ``(central difference, stencil crossed a kink)``. The data arrive as ``consts`` (not
-    baked-in constants), so XLA's persistent cache serves every seed of the same shapes."""
+    ``(central differences at every scale (K,), stencil crossed a kink)``; the 2K stencil
+    points of an entry are one ``vmap``, so the program holds the network once. The data
+    arrive as ``consts`` (not baked-in constants), so XLA's persistent cache serves every
+    seed of the same shapes."""
+    signed = np.array([[c, -c] for c in scales], np.float64).ravel()
 
     @jax.jit
     def probe_all(flat, step_of, entries, consts):
@@ -129,14 +223,27 @@ def _probe_entries(run, unravel, batch_size: int):
 
         def one(i):
             h = step_of[i]
-            up, pattern_up = run(consts, unravel(flat.at[i].add(h)))
-            down, pattern_down = run(consts, unravel(flat.at[i].add(-h)))
-            crossed = kinks.crossed(pattern_up, reference) | kinks.crossed(pattern_down, reference)
-            return (up - down) / (2 * h), crossed
+            values, patterns = jax.vmap(lambda delta: run(consts, unravel(flat.at[i].add(delta))))(
+                jnp.asarray(signed) * h)  # fmt: skip
+            crossed = kinks.crossed(patterns, reference)  # any of the 2K points (broadcast)
+            values = values.reshape(len(scales), 2)
+            return (values[:, 0] - values[:, 1]) / (2 * h * jnp.asarray(scales)), crossed
 
         return jax.lax.map(one, entries, batch_size=batch_size)
 
     return probe_all
+
+
+def _float64_grad(cost_fn: Callable, params):
+    """``jax.grad(cost_fn)`` in float64 at ``params`` upcast (give ``cost_fn`` float64 data)."""
+    with compat.enable_x64(True):
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float64), params)
+        closed = jax.make_jaxpr(cost_fn)(params)
+
+        def converted(params, consts):
+            return jax.core.eval_jaxpr(closed.jaxpr, consts, *jax.tree.leaves(params))[0]
+
+        return compilation_cache.call(jax.jit(jax.grad(converted)), params, list(closed.consts))
 
 
 def _split_like(flat: np.ndarray, params):
@@ -178,6 +285,15 @@ class LeafReport(NamedTuple):
     ok: bool
     checked: int | None = None  # entries compared with finite differences (None: all)
     excluded: int = 0  # probed entries whose stencil crossed a kink (not compared)
+    # the finite differences' estimated relative error β = SAFETY·‖e‖/‖num‖ (module
+    # docstring), the ~num tolerance max(TOLERANCES', β/2) it gives, and whether β is within
+    # UNVERIFIABLE (else the ~num columns are shown but decide nothing)
+    numeric_error: float | None = None
+    numeric_tolerance: float | None = None
+    verifiable: bool = True
+    # float32 models: jax.grad's relative error against jax.grad of the float64 cost at the
+    # same point (the gradient's own round-off, added to the ~num tolerance); 0 in float64
+    rounding: float | None = None
 
 
 class Report(NamedTuple):
@@ -193,6 +309,11 @@ class Report(NamedTuple):
     @property
     def excluded(self) -> int:
         return sum(row.excluded for row in self.rows)
+
+    @property
+    def unverifiable(self) -> list[str]:
+        """The leaves whose finite differences were too uncertain to decide anything."""
+        return [row.name for row in self.rows if not row.verifiable]
 
     @property
     def worst(self) -> dict[str, float]:
@@ -215,6 +336,13 @@ class Report(NamedTuple):
             sampled = "" if r.checked is None else f"  (~num on {r.checked} entries)"
             if r.excluded:
                 sampled += f"  ({r.excluded} kink crossed — excluded)"
+            if not r.verifiable:
+                sampled += (f"  (~num not verifiable at this point: estimated error "
+                            f"{r.numeric_error:.1e} of ‖num‖)")  # fmt: skip
+            elif r.numeric_tolerance is not None and r.numeric_tolerance > self.tolerances[1]:
+                sampled += (f"  (~num tolerance {r.numeric_tolerance:.1e}: differences' error "
+                            f"{(r.numeric_error or 0) / 2:.1e}, {self.dtype} round-off "
+                            f"{r.rounding or 0:.1e})")  # fmt: skip
             lines.append(
                 f"{r.name:<{width}} {str(r.shape):<{shape_width}} {cell(r.hand_vs_autodiff):>9} "
                 f"{cell(r.hand_vs_numeric):>9} {cell(r.autodiff_vs_numeric):>9}  "
@@ -223,8 +351,14 @@ class Report(NamedTuple):
         tight, loose = self.tolerances
         lines.append(
             f"dtype {self.dtype} (finite differences in float64); pass if hand~auto <= {tight:g} "
-            f"and ~num <= {loose:g} (relative error ‖a−b‖/(‖a‖+‖b‖))"
+            f"and ~num <= max({loose:g}, the differences' estimated error / 2\n+ the gradient's "
+            "measured round-off), per leaf (relative error ‖a−b‖/(‖a‖+‖b‖))"
         )
+        if self.unverifiable:
+            lines.append(f"{len(self.unverifiable)} leaves not verifiable by finite differences "
+                         f"at this point: their estimated error exceeds {UNVERIFIABLE:g} of "
+                         "the numeric gradient (ill-conditioned); hand vs jax.grad decides "
+                         "them alone")  # fmt: skip
         if self.excluded:
             lines.append(f"{self.excluded} probed entries excluded: their ±h stencil crossed a "
                          "kink (a ReLU sign, a max-pool winner, ...), where finite differences "
@@ -266,10 +400,14 @@ def check(
 
     autodiff = compilation_cache.call(jax.jit(jax.grad(converted)), params, list(closed.consts))
     autodiff = jax.tree.leaves(autodiff)
+    # a float32 gradient's own round-off, measured: jax.grad of the float64 cost at the same
+    # (upcast) point; deep nets amplify it far beyond float32's 6e-8 (module docstring)
+    exact = autodiff if dtype == np.float64 else jax.tree.leaves(
+        _float64_grad(numeric_cost_fn or cost_fn, params))  # fmt: skip
     steps = None if eps is None else leaf_steps(params, eps)
-    numeric, crossed = probe(numeric_cost_fn or cost_fn, params,
-                             sample_entries(params, max_per_leaf, seed), steps)  # fmt: skip
-    numeric, crossed = jax.tree.leaves(numeric), jax.tree.leaves(crossed)
+    measured = probe(numeric_cost_fn or cost_fn, params,
+                     sample_entries(params, max_per_leaf, seed), steps)  # fmt: skip
+    numeric, errors, crossed = (jax.tree.leaves(tree) for tree in measured)
     hand = jax.tree.leaves(hand_grads) if hand_grads is not None else None
     rows = []
     names_and_leaves = zip(leaf_names(params), jax.tree.leaves(params), strict=True)
@@ -279,20 +417,27 @@ def check(
         picked = probed & ~excluded
 
         def on_picked(g, picked=picked):
-            return np.ravel(np.asarray(g))[picked]
+            return np.ravel(np.asarray(g, np.float64))[picked]
 
-        hand_auto = hand_num = auto_num = None
+        hand_auto = hand_num = auto_num = beta = rounding = None
+        tolerance, verifiable = loose, True
         if hand is not None:
             hand_auto = relative_error(hand[index], autodiff[index])
         if picked.any():
             auto_num = relative_error(on_picked(autodiff[index]), on_picked(numeric[index]))
             if hand is not None:
                 hand_num = relative_error(on_picked(hand[index]), on_picked(numeric[index]))
-        ok = all(error is None or error <= bound for error, bound in
-                 ((hand_auto, tight), (hand_num, loose), (auto_num, loose)))  # fmt: skip
+            beta = numeric_relative_error(on_picked(numeric[index]), on_picked(errors[index]))
+            verifiable = beta <= UNVERIFIABLE
+            rounding = relative_error(on_picked(autodiff[index]), on_picked(exact[index]))
+            tolerance = max(loose, beta / 2 + rounding + (tight if rounding else 0.0))
+        numeric_ok = not verifiable or all(error is None or error <= tolerance
+                                           for error in (hand_num, auto_num))  # fmt: skip
+        ok = (hand_auto is None or hand_auto <= tight) and numeric_ok
         checked = None if picked.all() else int(picked.sum())
         rows.append(LeafReport(name, tuple(np.shape(leaf)), hand_auto, hand_num, auto_num, ok,
-                               checked, int(excluded.sum())))  # fmt: skip
+                               checked, int(excluded.sum()), beta, tolerance, verifiable,
+                               rounding))  # fmt: skip
     return Report(rows, str(dtype), (tight, loose))
 
 
@@ -386,6 +531,14 @@ def _at_point(make, x64: bool, checks_at, costs_at=None, max_per_leaf=None,
     return Report(rows, report.dtype, report.tolerances)
 
 
+def _check_examples(m) -> None:
+    """A check on no examples compares nothing (every gradient is 0): refuse it."""
+    from jaxnn.errors import ConfigError
+
+    if not isinstance(m, int | np.integer) or m < 1:
+        raise ConfigError(f"gradcheck needs at least one example: --m must be >= 1, got {m!r}")
+
+
 def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed: int = 0,
               l2: float = 0.0, m: int = 4, x64: bool = True,
               max_per_leaf: int | None = 40) -> Report:  # fmt: skip
@@ -396,6 +549,7 @@ def check_any(name: str, input_shape=None, num_outputs=None, options=None, seed:
     two players) gets one block of rows per cost, its leaves named ``cost: leaf``."""
     from jaxnn import models
 
+    _check_examples(m)
     default_shape, default_outputs, default_options = GRADCHECK_DEFAULTS.get(name, ((), 0, {}))
     input_shape = tuple(input_shape or default_shape)
     num_outputs = num_outputs or default_outputs
@@ -456,6 +610,7 @@ def check_model(
         raise ConfigError(
             f"unknown model {model!r}; choose one of: logistic, {', '.join(models.MODELS)}"
         )
+    _check_examples(m)
     if model not in ("logistic", "mlp", *models.IMAGE_MODELS):
         return check_any(model, input_shape, None, options, seed, l2, m, x64, max_per_leaf)
     key_params, key_data = jax.random.split(jax.random.PRNGKey(seed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 from collections.abc import Callable
 from typing import NamedTuple
 from unittest import mock
@@ -22,6 +23,7 @@ from jaxnn import activations, layers
 from jaxnn.layers import conv as conv_ops
 from jaxnn.layers import lstm as lstm_layer
 from jaxnn.layers import pool as pool_ops
+from jaxnn.layers import residual as residual_layers
 from jaxnn.layers import rnn as rnn_layer
 from jaxnn.models import dense_stack
 from jaxnn.models import mlp as mlp_model
@@ -174,6 +176,28 @@ def _vae_kl_gradient_sign():
         return real(net, params, caches, dZ_L, need_dX)
 
     return mock.patch.object(dense_stack, "backward", backward)
+
+
+def resnet_block_dgamma_scaled(block: int, blocks: int, factor: float = 1.001):
+    """One residual block's second batch norm reports dγ × ``factor`` (1.001: a relative
+    error of 5e-4 in that one leaf). ``block`` counts the blocks a ResNet builds (0-based,
+    modulo its ``blocks``: 27 in resnet56, whose block 13 is ``s2b5``)."""
+    real = residual_layers.residual
+    built = itertools.count()
+
+    def scaled(layer):
+        def backward(params, cache, dA, need_dA_prev):
+            dA_prev, grads = layer.backward(params, cache, dA, need_dA_prev)
+            return dA_prev, {**grads, "gamma": grads["gamma"] * factor}
+
+        return layer._replace(backward=backward)
+
+    def residual(main, shortcut=(), activation="relu", describe="residual block"):
+        if next(built) % blocks == block:
+            main = tuple((name, scaled(layer) if name == "bn2" else layer) for name, layer in main)
+        return real(main, shortcut, activation, describe)
+
+    return mock.patch.object(residual_layers, "residual", residual)
 
 
 MUTATIONS = (

@@ -54,3 +54,16 @@ def test_float32_check_of_token_models_requests_no_int64(name):
         warnings.simplefilter("error")
         report = gradcheck.check_any(name, x64=False)
     assert report.ok
+
+
+@pytest.mark.parametrize("m", [0, -1])
+def test_no_examples_is_refused_not_passed(m):
+    """Issue 33: ``gradcheck --m 0`` passed having compared nothing (every gradient is 0)."""
+    from jaxnn.errors import ConfigError
+
+    for check in (lambda: gradcheck.check_model("mlp", m=m),
+                  lambda: gradcheck.check_model("lenet5", m=m),
+                  lambda: gradcheck.check_any("rnn", m=m)):  # fmt: skip
+        with pytest.raises(ConfigError, match="at least one example") as raised:
+            check()
+        assert "\n" not in str(raised.value)

@@ -154,6 +154,22 @@ def test_dropout_is_inverted_and_deterministic_without_a_key():
         dropout.dropout(1.0)
 
 
+def test_dropout_mask_does_not_depend_on_the_x64_mode():
+    """The same key gives the same mask in float32 and x64 mode, and it is float32
+    ``jax.random.bernoulli``'s mask (trained runs unchanged); issue 33: the float64 finite
+    differences of a float32 gradient check saw another mask."""
+    from jaxnn import compat
+
+    key, X = jax.random.PRNGKey(3), np.ones((3, 5, 5, 8), np.float32)
+    expected = np.asarray(jax.random.bernoulli(key, 0.75, X.shape))
+    masks = []
+    for x64 in (False, True):
+        with compat.enable_x64(x64):
+            masks.append(np.asarray(dropout.dropout_forward(jnp.asarray(X), 0.25, key)[1]))
+    np.testing.assert_array_equal(masks[0], expected)
+    np.testing.assert_array_equal(masks[1], expected)
+
+
 def test_grouped_conv_forms_agree_and_groups_are_independent(x64):
     key = jax.random.PRNGKey(0)
     A_prev = jax.random.normal(key, (2, 9, 9, 6))

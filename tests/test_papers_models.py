@@ -43,6 +43,13 @@ def test_gradcheck_three_ways(name, options, x64):
         assert "fixed mask" in report.sizes["dropout"]
 
 
+def test_dropout_model_passes_in_float32():
+    """Issue 33: at float32 the float64 finite differences drew another dropout mask, and
+    every dropout model failed with correct gradients."""
+    report = gradcheck.check_model("vgg11", seed=1, m=2, max_per_leaf=6, x64=False)
+    assert report.ok, report.format()
+
+
 def test_eq10_gradcheck(x64):
     model = models.build("lenet5_1998", (32, 32, 1), 10, loss="eq10", j=0.5)
     params = model.init(jax.random.PRNGKey(0), jnp.float64)

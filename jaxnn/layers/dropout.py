@@ -20,7 +20,10 @@ and ``--resume`` continues with the very same masks. ``key=None`` is **evaluatio
 is the identity (``A = A_prev``, ``dA_prev = dA``) — ``predict``, metrics and sample scoring
 never see a mask. A gradient check passes one fixed key, so that the cost it differentiates
 (by hand, by ``jax.grad`` and by central differences) is one deterministic function: the
-network with that one mask.
+network with that one mask. The mask is drawn from a float32 uniform in every precision
+(``u < keep_prob``, u ~ U[0, 1) float32, exactly ``jax.random.bernoulli``'s float32 mask),
+so a float32 run, an ``--x64`` run and the float64 finite differences of a float32 check all
+see the same mask for the same key.
 
 Shapes: any; images ``(m, n_H, n_W, n_C)`` or columns ``(n, m)`` alike.
 """
@@ -51,7 +54,10 @@ def dropout_forward(A_prev: Array, rate: float, key: Array | None) -> tuple[Arra
     if key is None or rate == 0.0:
         return A_prev, None
     keep_prob = 1.0 - rate
-    D = jax.random.bernoulli(key, keep_prob, A_prev.shape)
+    # the uniform draw in float32 whatever the x64 mode: jax.random.bernoulli draws in the
+    # default float dtype, so float64 finite differences of a float32 check (and x64 runs)
+    # saw another mask (issue 33); this is bit for bit the float32 bernoulli's mask
+    D = jax.random.uniform(key, A_prev.shape, jnp.float32) < jnp.float32(keep_prob)
     return jnp.where(D, A_prev / keep_prob, jnp.zeros_like(A_prev)), D
 
 
