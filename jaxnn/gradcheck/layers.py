@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import compat, compilation_cache
+from jaxnn.gradcheck.compare import check
 
 
 def random_input(key, in_shape: tuple, m: int, dtype) -> jax.Array:
@@ -32,7 +33,6 @@ def check_layer(layer, input_shape, m: int = 2, seed: int = 0, x64: bool = True,
     tolerances (``jaxnn.gradcheck.TOLERANCES``: 1e-10 hand vs jax.grad, 1e-6 vs the float64
     differences). ``max_per_leaf``: finite differences on that many random entries of each
     leaf (``None``: all)."""
-    from jaxnn import gradcheck
 
     input_shape = tuple(input_shape)
     with compat.enable_x64(x64), jax.default_matmul_precision("highest"):
@@ -67,4 +67,4 @@ def check_layer(layer, input_shape, m: int = 2, seed: int = 0, x64: bool = True,
                 f"{layer.kind}'s backward returned gradients {jax.tree.structure(dparams)} "
                 f"for params {jax.tree.structure(params)}: return one per parameter leaf"
             )
-        return gradcheck.check(jax.jit(cost), point, hand, max_per_leaf=max_per_leaf)
+        return check(jax.jit(cost), point, hand, max_per_leaf=max_per_leaf)
