@@ -98,13 +98,17 @@ def _chosen_code(read_fd: int) -> int | None:
 def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
     """Copy ``source`` to ``sink`` as it comes until EOF, dropping everything from a fatal
     C++ log line on (a line cut short by one ends there, with its newline); ``(fatal,
-    said)``: whether there was one, and whether the child printed its own error line
-    (``prefix: error: …``) before it. An unfinished line (a progress bar's ``\\r`` updates)
-    is shown as it comes, except a tail that may be the start of a fatal line."""
+    said)``: whether there was one, and whether the child printed its own last line
+    (``prefix: error: …``, ``prefix: stopped by SIGTERM …``, ``prefix: interrupted``)
+    before it. An unfinished line (a progress bar's ``\\r`` updates) is shown as it comes,
+    except a tail that may be the start of a fatal line."""
     # shown: the start of the open line so far, as much as ``said`` reads (a progress bar's
     # line stays open for the whole run: kept whole, it grew, and so did every copy of it)
     fatal, said, pending, shown = False, False, b"", b""
-    error_line = f"{prefix}: error:".encode()
+    # the child's own last word: an error, or a stop (SIGTERM, Ctrl-C) inside an epoch, after
+    # which process 0 may leave first and JAX's client abort this child (its line stands)
+    error_line = tuple(f"{prefix}: {word}".encode() for word in
+                       ("error:", "stopped by", "interrupted"))  # fmt: skip
     while chunk := os.read(source.fileno(), 65536):
         if fatal:
             continue
@@ -124,7 +128,7 @@ def _pump(source, sink, prefix: str = "jaxnn") -> tuple[bool, bool]:
                 shown = b""
             else:
                 sink.write(shown_now)
-                shown, pending = (shown + shown_now)[: len(error_line)], text[cut:]
+                shown, pending = (shown + shown_now)[: max(map(len, error_line))], text[cut:]
         sink.flush()
     if not fatal and pending:
         sink.write(pending)

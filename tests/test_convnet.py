@@ -150,10 +150,10 @@ def test_lenet5_trains_through_the_one_path_and_resumes(digits16, tmp_path):
 
 def test_cli_trains_a_convnet(digits16, tmp_path, capsys):
     rc = cli.main(["train", "--dataset", digits16, "--model", "vgg16", "--width", "0.0625",
-                   "--epochs", "1", "--batch-size", "64", "--quiet", "--out",
-                   str(tmp_path / "run")])  # fmt: skip
-    out, err = capsys.readouterr()
-    assert rc == 2 and "does not fit" in err  # 16×16 cannot take five 2×2 pools
+                   "--input-shape", "16,16,1", "--epochs", "1", "--batch-size", "64",
+                   "--quiet", "--out", str(tmp_path / "run")])  # fmt: skip
+    out, err = capsys.readouterr()  # 16×16 cannot take five 2×2 pools: the size that can
+    assert rc == 2 and "does not fit" in err and "--input-shape 32,32,1" in err
     rc = cli.main(["train", "--dataset", digits16, "--model", "lenet5", "--epochs", "1",
                    "--batch-size", "64", "--grads", "autodiff", "--quiet", "--out",
                    str(tmp_path / "run2")])  # fmt: skip

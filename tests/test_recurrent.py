@@ -256,6 +256,6 @@ def test_models_command_and_options(capsys, tmp_path):
         cli.parse_options(["hidden_size"])
     code = cli.main(["train", "--model", "lstm", "--option", "output=linear", "--out",
                      str(tmp_path / "run"), "--quiet"])  # fmt: skip
-    assert code == 2 and "with its own flag (--output)" in capsys.readouterr().err
+    assert code == 2 and "set it with its own flag, --output" in capsys.readouterr().err
     code = cli.main(["sweep", "--model", "lstm", "--out", str(tmp_path / "sweep")])  # flower
     assert code == 2 and "a recurrent model needs one" in capsys.readouterr().err

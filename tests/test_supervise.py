@@ -37,6 +37,11 @@ def test_output_passes_through_and_the_fatal_abort_does_not():
     assert (shown, fatal, pumped.said) == (b"jaxnn: before\n", True, False)
     pumped(b"jaxnn train: error: process 1 of 2 lost contact (Gloo)\n", FATAL)
     assert pumped.said
+    # a stop inside an epoch: the child's line, then process 0 gone first and the abort
+    pumped(b"jaxnn train: stopped by SIGTERM: epochs 1-1 are checkpointed\n", FATAL)
+    assert pumped.said
+    pumped(b"jaxnn train: --resume: runs/x holds no run yet; starting a new run\n", FATAL)
+    assert not pumped.said  # a notice is not the child's last word
 
 
 def pumped_chunks(*chunks: bytes) -> tuple[bytes, bool, bool]:
