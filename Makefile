@@ -32,9 +32,10 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The slower tier (.ci/run runs it after make test): whole runs of every registered model
-# (resume = uninterrupted, config.json rebuilds the model); ~10 min on 2 cores.
+# (resume = uninterrupted, config.json rebuilds the model) and its gradient check (both
+# precisions, two seeds, a planted bug); its tests spread over the workers one by one.
 test-tier2: $(STAMP)
-	JAXNN_TIER2=1 $(BIN)/python -m pytest tests/test_conformance_runs.py; rc=$$?; \
+	JAXNN_TIER2=1 $(BIN)/python -m pytest --dist load tests/test_conformance_runs.py; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
