@@ -106,9 +106,13 @@ def _scaled(grads, factor: float = 1.001):
 @pytest.mark.parametrize("name", models.MODELS)
 def test_gradcheck_passes_every_model_and_catches_a_planted_bug(name, x64, monkeypatch):
     """``jaxnn gradcheck --model M`` (its small default point, tanh hidden units where the
-    model takes them) passes the correct gradients for seeds 0 and 1, in float32 and float64,
+    model takes them) passes the correct gradients for seeds 0 and 1 (0 for the 110-layer
+    nets), in float32 and float64,
     and fails when the hand gradient of one leaf is 0.1 % off (seed 0)."""
-    for seed in (0, 1):
+    # the 110-layer nets: seed 0 alone (each check compiles for minutes; seeds 0-1 measured
+    # for every other model, docs/guarantees.md)
+    seeds = (0,) if name in models.RESNETS and name.endswith("110") else (0, 1)
+    for seed in seeds:
         report = gradcheck.check_model(name, seed=seed, x64=x64, m=4)
         assert report.ok, (name, seed, report.format())
     _plant(monkeypatch, name)

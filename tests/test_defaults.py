@@ -37,15 +37,22 @@ def small(name: str, settings: dict) -> models.Model:
     raise AssertionError(f"{name} has no small size in jaxnn.gradcheck's tables: add one")
 
 
-def fixture_trainer(name: str, settings: dict):
-    """``train(seed) -> (J before, J after)``: STEPS steps of the model's own step
-    (train.model_step) with ``settings``' optimizer on one fixed batch of random data of its
-    form (M examples); J at a fixed noise key for stochastic models. Compiled once."""
+def small_step(name: str, settings: dict | None = None):
+    """``(model, init_opt_state, step)``: model ``name`` at its small size and its step
+    (train.model_step) with ``settings``' optimizer (default: the model's defaults)."""
+    settings = defaults.for_model(name) if settings is None else settings
     model = small(name, settings)
     optimizer = train.make_optimizer(settings["lr"], name=settings["optimizer"],
                                      clip_norm=settings["clip_norm"],
                                      beta1=settings["beta1"])  # fmt: skip
-    init_opt_state, step = train.model_step(model, "hand", optimizer)
+    return model, *train.model_step(model, "hand", optimizer)
+
+
+def fixture_trainer(name: str, settings: dict):
+    """``train(seed) -> (J before, J after)``: STEPS steps of the model's own step
+    (train.model_step) with ``settings``' optimizer on one fixed batch of random data of its
+    form (M examples); J at a fixed noise key for stochastic models. Compiled once."""
+    model, init_opt_state, step = small_step(name, settings)
 
     @jax.jit
     def before_after(params, X, Y, key_noise):

@@ -16,11 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_defaults import small
+from test_defaults import small_step
 from test_distributed import cpu_env
 
 from jaxnn import checkpoint, chunked_epoch, models, signals, train
-from jaxnn.models import defaults
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 # the conv nets' fixed forms (no timing of every form of every part at the first compile)
@@ -48,12 +47,7 @@ def test_every_models_epoch_gives_control_back_after_each_chunk(name, monkeypatc
     its epochs (by time, quiet or not) the same program runs the same steps. Run (RUN): it
     returns to Python after each chunk, where a stop (the signal handler's exception) ends
     it before the next chunk, and one chunk or chunks of one step give the same bits."""
-    settings = defaults.for_model(name)
-    model = small(name, settings)
-    optimizer = train.make_optimizer(settings["lr"], name=settings["optimizer"],
-                                     clip_norm=settings["clip_norm"],
-                                     beta1=settings["beta1"])  # fmt: skip
-    init_opt_state, step = train.model_step(model, "hand", optimizer)
+    model, init_opt_state, step = small_step(name)  # its defaults' optimizer, small size
     key_params, key_data, key = jax.random.split(jax.random.PRNGKey(0), 3)
     m = BATCH * STEPS
     epoch = chunked_epoch.ChunkedEpoch(step, m, BATCH, example_axis=model.example_axis)

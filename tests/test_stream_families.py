@@ -6,11 +6,10 @@ resumed after an epoch equals the uninterrupted one."""
 import jax
 import numpy as np
 import pytest
-from test_defaults import small
+from test_defaults import small_step
 from test_stream import params_of, tiny_mnist  # noqa: F401  (a fixture)
 
 from jaxnn import chunked_epoch, data, models, run, stream, train
-from jaxnn.models import defaults
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 # conv/pool layers at their fixed forms: no compiling and timing of every form (conftest)
@@ -105,12 +104,7 @@ def test_every_models_streamed_epoch_is_its_in_memory_epoch_bitwise(name):
     partial one. Before, each streamed step was compiled by itself and rounded otherwise:
     LeNet-5's conv1 bias differed in the last bit after one step, and an MNIST epoch grew
     that into test cost 0.152 instead of 0.131 (issue #33)."""
-    settings = defaults.for_model(name)
-    model = small(name, settings)
-    optimizer = train.make_optimizer(settings["lr"], name=settings["optimizer"],
-                                     clip_norm=settings["clip_norm"],
-                                     beta1=settings["beta1"])  # fmt: skip
-    init_opt_state, step = train.model_step(model, "hand", optimizer)
+    model, init_opt_state, step = small_step(name)  # its defaults' optimizer, small size
     batch, m = 4, 14  # 3 full minibatches and one of 2
     key_params, key_data, key_run = jax.random.split(jax.random.PRNGKey(3), 3)
     params = model.init(key_params)
