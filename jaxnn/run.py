@@ -261,10 +261,9 @@ def rebuild(saved: dict) -> models.Model:
             f"config.json records no model to rebuild ({error}); it was "
             "written by an older jaxnn: rerun the training"
         ) from None
-    if built.get("data_shape") and tuple(built["data_shape"]) != tuple(built["input_shape"]):
-        model = input_adapter.adapt(model, built["data_shape"], bool(saved.get("resize")))
-    elif saved.get("resize"):
-        model = input_adapter.adapt(model, built["data_shape"], True)
+    data_shape, resize = built.get("data_shape"), bool(saved.get("resize"))
+    if data_shape and (tuple(data_shape) != tuple(built["input_shape"]) or resize):
+        model = input_adapter.adapt(model, data_shape, resize)  # as _resolved does
     return model
 
 

@@ -18,8 +18,6 @@ def cmd_gradcheck(args) -> int:
     from jaxnn import gradcheck
     from jaxnn.models import options as model_options
 
-    if args.m < 1:
-        raise ConfigError(f"--m {args.m}: a gradient check needs at least 1 example (default 4)")
     dims = parse_layers(args.layers)
     options = parse_options(args.option)
     image = args.model in models.IMAGE_MODELS
