@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -28,7 +27,7 @@ from jaxnn import (
     compilation_cache,
     data,
     distributed,
-    divergence,
+    loop,
     mlp,
     models,
     provenance,
@@ -36,7 +35,7 @@ from jaxnn import (
     stream,
     train,
 )
-from jaxnn.errors import ConfigError, DataError, DivergenceError, JaxnnError, WriteError
+from jaxnn.errors import ConfigError, JaxnnError
 from jaxnn.models import defaults
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
@@ -493,13 +492,19 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         return {name: float(value) for name, value in
                 compiled_for_rows(params, X, Y, key_eval).items()}  # fmt: skip
 
-    label = f"{dataset.name} {plan.model.describe}"
-    params, history, saver = _train_epochs(
-        config, plan, epoch_fn, evaluate, arrays, params, opt_state, key_data, start_epoch,
-        history, out_dir, ckpt_dir, label, progress,
+    schedule = loop.Schedule(config.epochs, config.eval_every, config.checkpoint_secs, config.lr)
+    checkpoints = loop.Checkpoints(
+        ckpt_dir, start_epoch, config.checkpoint_secs,
+        lambda epoch, params, opt_state: _state(params, opt_state, epoch, key_data,
+                                                epoch * plan.per_epoch),
+    )  # fmt: skip
+    bars = loop.Progress(f"{dataset.name} {plan.model.describe}", progress, plan.per_epoch)
+    params, history = loop.train_epochs(
+        epoch_fn, evaluate, arrays, params, opt_state, key_data, start_epoch, schedule, history,
+        checkpoints, bars,
     )  # fmt: skip
     final_train, final_test, plot_paths = _final_evaluation(
-        params, history, arrays, evaluate, saver, out_dir
+        params, history, arrays, evaluate, checkpoints, out_dir
     )
     metrics = {
         "dataset": dataset.name, "model": config.model, "describe": plan.model.describe,
@@ -601,155 +606,18 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     last checkpoint's with the history up to it (history.jsonl rewritten to match)."""
     params = plan.params
     opt_state = train.replicate(plan.init_opt_state(params), mesh)  # its scalars too
-    start_epoch, history = 0, []
-    history_path = os.path.join(out_dir, "history.jsonl")
+    start_epoch = 0
     if resume and checkpoint.latest_epoch(ckpt_dir) is not None:
         _check_same_run(os.path.join(out_dir, "config.json"), plan.config, _layers(plan))
         template = _state(params, opt_state, 0, key_data, 0)
         start_epoch, state = checkpoint.restore(ckpt_dir, template)
         params, opt_state, key_data = state["params"], state["opt_state"], state["key"]
         params, opt_state = train.replicate((params, opt_state), mesh)
-        if os.path.exists(history_path):
-            history = safe_write.read_jsonl(history_path)
-            history = [row for row in history if row["epoch"] <= start_epoch]
-    if distributed.is_writer():  # rewrite: drops epochs after the checkpoint
-        safe_write.write_lines(history_path, [json.dumps(row) + "\n" for row in history])
+    history = loop.History.resumed(os.path.join(out_dir, "history.jsonl"), start_epoch, resume)
     return start_epoch, params, opt_state, key_data, history
 
 
-def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt_state,
-                  key_data, start_epoch, history, out_dir, ckpt_dir, label, progress):  # fmt: skip
-    """The epochs from ``start_epoch``: train, check for divergence, evaluate every
-    ``eval_every``, append to history.jsonl, checkpoint every ``checkpoint_secs`` (in the
-    background). Ctrl-C and SIGTERM stop between two chunks of steps, quiet or not (the
-    epoch in progress is dropped); they and divergence save the finished epochs first.
-    Returns the params, the history and the saver (still writing the last checkpoint)."""
-    from tqdm.auto import tqdm
-
-    from jaxnn import signals
-
-    history = list(history)
-    history_path = os.path.join(out_dir, "history.jsonl")
-    m = plan.shapes.m_train
-    bar = tqdm(range(start_epoch, config.epochs), initial=start_epoch, total=config.epochs,
-               desc=label, unit="epoch", disable=not (progress and distributed.is_writer()),
-               file=sys.stderr)  # fmt: skip
-    # the steps inside the epoch, with their ETA; every process cuts its epochs the same way
-    # (each chunk is a program with collectives), only the writer shows them
-    steps = _StepsBar(plan.per_epoch, progress and distributed.is_writer())
-    saver = checkpoint.BackgroundSaver()  # writes epoch e while epoch e + 1 trains
-    saved_epoch, saved_at = start_epoch, time.perf_counter()
-    done = (start_epoch, params, opt_state)  # the last finished epoch, in one assignment
-
-    def between_chunks(steps_done: int) -> None:
-        """After each chunk of steps, quiet or not: the bar moves, and a stop requested
-        meanwhile ends the epoch here (Ctrl-C and, in one process, SIGTERM raise as soon as
-        Python has control; several processes agree first, ``signals.check``). One program
-        for the whole epoch would hold the host until it ended: the stop would wait for it."""
-        steps.moved_to(steps_done)
-        signals.check()
-
-    def save(done) -> None:
-        epoch_done, params_done, opt_state_done = done
-        saver.save(ckpt_dir, epoch_done, _state(params_done, opt_state_done, epoch_done,
-                                                key_data, epoch_done * plan.per_epoch))  # fmt: skip
-
-    try:
-        for epoch in bar:
-            t0 = time.perf_counter()
-            order = train.epoch_order(key_data, epoch, m)
-            new_params, new_opt_state, costs = epoch_fn(
-                params, opt_state, order, arrays.X_rows, arrays.Y_rows,
-                train.epoch_key(key_data, epoch), progress=between_chunks,
-            )  # fmt: skip
-            steps.reset()
-            costs = np.asarray(costs)  # waits for the epoch
-            seconds = time.perf_counter() - t0
-            initial_cost = divergence.initial_cost(history, costs)
-            divergence.check(costs, bool(train.params_finite(new_params)), epoch, config.lr,
-                             initial_cost)  # fmt: skip
-            params, opt_state = new_params, new_opt_state
-            row = {"epoch": epoch + 1, "minibatch_cost_mean": float(costs.mean()),
-                   "seconds": seconds}  # fmt: skip
-            if isinstance(epoch_fn, stream.StreamedEpoch):  # seconds the step waited for data
-                row["data_wait_seconds"] = epoch_fn.stats["data_wait"]
-            if epoch == 0:  # J0, the divergence check's reference, kept for --resume
-                row["initial_cost"] = initial_cost
-            last = epoch + 1 == config.epochs
-            if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-                row.update(_named(evaluate(params, arrays.X_sub, arrays.Y_sub), "train"))
-                row.update(_named(evaluate(params, arrays.X_test, arrays.Y_test), "test"))
-                bar.set_postfix(_progress(row))
-            history.append(row)
-            if distributed.is_writer():
-                safe_write.append_line(history_path, json.dumps(row) + "\n")
-            done = (epoch + 1, params, opt_state)
-            # several processes save together: process 0's clock decides for all
-            if last or distributed.agree(time.perf_counter() - saved_at >= config.checkpoint_secs):
-                save(done)
-                saved_epoch, saved_at = epoch + 1, time.perf_counter()
-            if not last:
-                signals.check()  # a signal during the evaluation or the save
-    except WriteError:  # the disk failed: no further save (the error names the last one)
-        saver.abandon()
-        raise
-    except (KeyboardInterrupt, DivergenceError, DataError):  # DataError: a streamed read
-        if done[0] > saved_epoch:  # keep the finished epochs: --resume continues from here
-            save(done)
-        saver.close()
-        raise
-    bar.close()
-    return params, history, saver
-
-
-class _StepsBar:
-    """A second progress bar under the epochs' one: the minibatch steps of the epoch in
-    progress and its ETA (``ChunkedEpoch`` and ``StreamedEpoch`` report them), cleared when
-    the epoch ends. Shown only after the epoch has run for ``AFTER_SECONDS``: quick epochs
-    never flash one."""
-
-    AFTER_SECONDS = 2.0
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.bar, self.started = None, time.perf_counter()
-
-    def moved_to(self, steps: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            if time.perf_counter() - self.started < self.AFTER_SECONDS:
-                return
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.total, unit="step", leave=False, position=1,
-                            desc="  steps", file=sys.stderr)  # fmt: skip
-        self.bar.update(steps - self.bar.n)
-
-    def reset(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        self.bar, self.started = None, time.perf_counter()
-
-
-def _named(metrics: dict, split: str) -> dict:
-    """History names: the train subset's cost is ``cost``, every other metric
-    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...)."""
-    return {(name if (split, name) == ("train", "cost") else f"{split}_{name}"): value
-            for name, value in metrics.items()}  # fmt: skip
-
-
-def _progress(row: dict) -> dict:
-    """The progress bar's postfix: the cost and up to two other metrics, train and test."""
-    shown = {"cost": f"{row['cost']:.4f}"}
-    for key in [k for k in row if k.startswith("test_") and k != "test_cost"][:2]:
-        name = key[len("test_") :]
-        shown[name[:8]] = f"{row.get('train_' + name, float('nan')):.3f}"
-        shown["test_" + name[:8]] = f"{row[key]:.3f}"
-    return shown
-
-
-def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir):
+def _final_evaluation(params, history, arrays: _Arrays, evaluate, checkpoints, out_dir):
     """The whole training set once, at the end, while the last checkpoint and the plots are
     written in background threads (XLA and the file writes release the GIL). Returns
     ``(train_metrics, test_metrics, plot_paths)``: the whole training set's, and the test
@@ -765,7 +633,7 @@ def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir
             if not final_test:  # no epoch ran (or a resumed run ended on an unevaluated one)
                 final_test = evaluate(params, arrays.X_test, arrays.Y_test)
         finally:
-            saver.close()
+            checkpoints.close()  # the last save, written meanwhile
         return final_train, final_test, plotted.result()
     finally:
         plotting.shutdown(wait=True)

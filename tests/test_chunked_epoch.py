@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnn import chunked_epoch, models, train
+from jaxnn import chunked_epoch, loop, models, train
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 
@@ -80,7 +80,7 @@ def test_several_processes_run_the_same_chunks(monkeypatch):
 def test_the_run_shows_the_steps_of_an_epoch(tmp_path, capsys, monkeypatch):
     from jaxnn import run
 
-    monkeypatch.setattr(run._StepsBar, "AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(loop.StepsBar, "AFTER_SECONDS", 0.0)
     monkeypatch.setattr(chunked_epoch, "SECONDS_PER_CHUNK", 0.0)
     config = TrainConfig(dataset="digits", layers=(64, 8, 10), batch_size=300, epochs=1, lr=0.1)
     train_and_evaluate(config, str(tmp_path / "shown"), progress=True)
