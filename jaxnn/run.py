@@ -533,7 +533,7 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
     data of other sizes (a --manual-dir subset) is planned and compiled for afterwards."""
     ahead, planned = None, None
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    data.import_loader(config.dataset)  # no imports on two threads at once (see there)
+    data.import_libraries(config.dataset)  # no imports on two threads at once (see there)
     expected = data.expected_shapes(config.dataset, config.data_dir)
     if (expected is not None and mesh is None and expected.sequence_shape is None
             and config.model in models.LAYOUTS):  # fmt: skip

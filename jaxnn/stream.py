@@ -117,7 +117,7 @@ class Source:
 
     def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
         images, labels = self._examples([int(i) for i in indices])
-        X_rows = features.scale_01(features.flatten(images))  # as data._tfds_loader scales
+        X_rows = features.scale_01(features.flatten(images))  # as data.tfds_source.columns scales
         # one example per row in the model's shape: (n_x,) columns, (n_H, n_W, n_C) images,
         # (T, n_x) sequences (an image read row by row) — data.in_layout's, before the
         # examples move to the model's axis in the step (train.to_layout)
@@ -135,14 +135,15 @@ def open_tfds(name: str, data_dir: str | None, manual_dir: str | None, keep: int
     """The test split and the first ``keep`` training examples in memory, and the training
     split's records for streaming (prepared first, as ``data.load`` does)."""
     check(name)
-    from jaxnn.data import prepared
+    from jaxnn.data import prepared, tfds_source
+    from jaxnn.data.records import read_split
 
-    builder = data._builder(name, data_dir)
-    data._prepare(builder, name, manual_dir)
+    builder = tfds_source.open_builder(name, data_dir)
+    tfds_source.ready(builder, name, manual_dir)
     folder = prepared.folder_of(builder)
     with prepared.reading(name, folder):  # a damaged copy: one line naming the file
         sources = builder.as_data_source()
-        test_images, test_labels = data._read_split(
+        test_images, test_labels = read_split(
             sources["test"], filepaths=builder.info.splits["test"].filepaths
         )
     records = prepared.Guarded(sources["train"], name, folder)  # and mid-epoch as well
@@ -150,9 +151,7 @@ def open_tfds(name: str, data_dir: str | None, manual_dir: str | None, keep: int
     head_images = np.stack([example["image"] for example in head])
     head_labels = np.array([example["label"] for example in head], np.int32)
 
-    def columns(images):
-        return features.to_columns(features.scale_01(features.flatten(images)))
-
+    columns = tfds_source.columns
     # (n_H, n_W, n_C), as the in-memory loader has it: a grey image decodes as (n_H, n_W)
     image_shape = (*test_images.shape[1:3], *(test_images.shape[3:] or (1,)))
     dataset = data.Dataset(

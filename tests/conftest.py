@@ -94,7 +94,7 @@ def canonical(monkeypatch):
     """Make a tiny test set "canonical": ``canonical({"train": (images, labels), "test":
     (...)})`` puts its IDX digests in ``manual_files.CANONICAL`` (MNIST and Fashion-MNIST)
     for this test, so that the verification a real file passes accepts the tiny one."""
-    from jaxnn.datasets.mnist_idx import manual_files
+    from jaxnn.data.sources.mnist_idx import manual_files
 
     def patch(splits, datasets=("mnist", "fashion_mnist")):
         table = {

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from jaxnn import data
-from jaxnn.datasets import cifar10
-from jaxnn.datasets.mnist_idx.manual_files import RefusedPickle
+from jaxnn.data.sources import cifar10
+from jaxnn.data.sources.mnist_idx.manual_files import RefusedPickle
 from jaxnn.errors import DataError, DatasetUnavailableError
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from jaxnn import data
 from jaxnn.data import features, synthetic
-from jaxnn.datasets.mnist_idx import IDX_FILES, read_idx
+from jaxnn.data.sources.mnist_idx import IDX_FILES, read_idx
 from jaxnn.errors import DatasetUnavailableError, LabelError
 
 
@@ -71,10 +71,10 @@ def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path, whole_files):
     """Both ways to the raw records (the split's files read whole, or the data source)."""
     folder, _ = tiny_idx
     data.prepare("fashion_mnist", str(tmp_path / "tfds"), str(folder))
-    builder = data._builder("fashion_mnist", str(tmp_path / "tfds"))
+    builder = data.tfds_source.open_builder("fashion_mnist", str(tmp_path / "tfds"))
     source = builder.as_data_source()["test"]
     paths = builder.info.splits["test"].filepaths if whole_files else ()
-    images, labels = data._read_split(source, filepaths=paths)
+    images, labels = data.records.read_split(source, filepaths=paths)
     decoded = source.__getitems__(range(len(source)))
     np.testing.assert_array_equal(images, np.stack([e["image"] for e in decoded]))
     np.testing.assert_array_equal(labels, [e["label"] for e in decoded])
@@ -82,8 +82,8 @@ def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path, whole_files):
 
 def test_offline_without_files_fails_fast(tmp_path, monkeypatch):
     nowhere = str(tmp_path / "none")
-    monkeypatch.setattr(data, "DEBIAN_FOLDERS", {"mnist": nowhere, "fashion_mnist": nowhere})
-    monkeypatch.setattr(data, "_online", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(data.tfds_source, "DEBIAN_FOLDERS", {"mnist": nowhere, "fashion_mnist": nowhere})
+    monkeypatch.setattr(data.tfds_source, "online", lambda url, timeout=3.0: False)
     start = time.perf_counter()
     with pytest.raises(DatasetUnavailableError, match="--manual-dir") as info:
         data.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
@@ -95,7 +95,7 @@ def test_offline_without_files_fails_fast(tmp_path, monkeypatch):
 
 def test_online_probe_answers_quickly_for_a_closed_port():
     start = time.perf_counter()
-    assert data._online("http://127.0.0.1:9/", timeout=2.0) is False
+    assert data.tfds_source.online("http://127.0.0.1:9/", timeout=2.0) is False
     assert time.perf_counter() - start < 5
 
 
@@ -191,7 +191,7 @@ def test_digits_file_equals_sklearn():
     """The bundled CSV read directly is scikit-learn's load_digits, value for value."""
     from sklearn.datasets import load_digits
 
-    pixels, labels = data._digits_file()
+    pixels, labels = data.bundled.digits_file()
     bunch = load_digits()
     np.testing.assert_array_equal(pixels, bunch.data)
     np.testing.assert_array_equal(labels, bunch.target)

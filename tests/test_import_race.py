@@ -15,7 +15,7 @@ from jaxnn import data, run
 
 def load(**_):
     import tensorflow_datasets  # what the TFDS loader imports, on the main thread
-    return data.load_digits()
+    return data.bundled.load_digits()
 
 data.DATASETS["fashion_mnist"] = data.DATASETS["fashion_mnist"]._replace(load=load)
 config = run.TrainConfig(dataset="fashion_mnist", epochs=1)
@@ -53,12 +53,12 @@ real_start = threading.Thread.start
 
 def start(self):
     started.append(all(name in sys.modules
-                       for name in ("tensorflow_datasets", "jaxnn.datasets.mnist_idx")))
+                       for name in ("tensorflow_datasets", "jaxnn.data.sources.mnist_idx")))
     return real_start(self)
 
 threading.Thread.start = start
 data.DATASETS["fashion_mnist"] = data.DATASETS["fashion_mnist"]._replace(
-    load=lambda **_: data.load_digits())
+    load=lambda **_: data.bundled.load_digits())
 run._load_while_compiling(run.TrainConfig(dataset="fashion_mnist", epochs=1), key, None)
 print(started)
 """

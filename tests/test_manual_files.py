@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jaxnn import cli, data
-from jaxnn.datasets.mnist_idx import FashionMnistIdx, MnistIdx, manual_files
+from jaxnn.data.sources.mnist_idx import FashionMnistIdx, MnistIdx, manual_files
 from jaxnn.errors import DataError, DatasetUnavailableError
 
 N_TRAIN, N_VALID, N_TEST = 20, 6, 10  # the pkl's train + validation = the IDX training set
@@ -305,7 +305,7 @@ def test_refused_content_leaves_no_dataset_and_exits_3(splits, tmp_path, capsys)
     good = write_idx(tmp_path / "good", splits)
     assert cli.main(["data", "prepare", "mnist", "--data-dir", str(tfds_dir),
                      "--manual-dir", str(good)]) == 0  # fmt: skip
-    assert data._builder("mnist", str(tfds_dir)).is_prepared()
+    assert data.tfds_source.open_builder("mnist", str(tfds_dir)).is_prepared()
 
 
 @pytest.mark.parametrize("builder_cls", [MnistIdx, FashionMnistIdx])

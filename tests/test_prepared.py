@@ -17,7 +17,7 @@ from jaxnn.data import prepared
 from jaxnn.errors import DataError
 from tests.test_data import write_idx
 
-from jaxnn.datasets.mnist_idx import IDX_FILES  # isort: skip
+from jaxnn.data.sources.mnist_idx import IDX_FILES  # isort: skip
 
 SHARD = "mnist_idx-{}.array_record-00000-of-00001"
 
@@ -42,7 +42,7 @@ def write_tiny_idx(folder):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A tiny MNIST copy prepared once for the module (24 train, 12 test examples)."""
-    from jaxnn.datasets.mnist_idx import manual_files
+    from jaxnn.data.sources.mnist_idx import manual_files
 
     root = tmp_path_factory.mktemp("prepared")
     idx = write_tiny_idx(root / "idx")
@@ -164,7 +164,7 @@ import sys, time, numpy as np
 sys.path.insert(0, {root!r})
 from tests.test_prepared import tiny_arrays
 from jaxnn import data
-from jaxnn.datasets.mnist_idx import manual_files, builder
+from jaxnn.data.sources.mnist_idx import manual_files, builder
 manual_files.CANONICAL["mnist"] = {{
     name: manual_files.Canonical(manual_files.idx_sha256(a), len(a))
     for split, arrays in tiny_arrays().items()
@@ -207,7 +207,7 @@ def test_a_killed_preparation_leaves_nothing_taken_for_a_copy(tmp_path, canonica
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert list((tmp_path / "tfds" / "mnist_idx").glob("incomplete.*"))  # TFDS's debris
-    assert not data._builder("mnist", data_dir).is_prepared()
+    assert not data.tfds_source.open_builder("mnist", data_dir).is_prepared()
     assert cli.main(["data", "verify", "mnist", "--data-dir", data_dir]) == 4  # not prepared
     assert "built from" in data.prepare("mnist", data_dir, str(idx))
     assert not list((tmp_path / "tfds" / "mnist_idx").glob("incomplete.*"))  # cleaned
@@ -258,7 +258,7 @@ def test_a_read_error_mid_epoch_keeps_the_finished_epochs(copy, tmp_path, monkey
 
 
 def test_content_digests_are_checked_where_the_manual_files_are_at_hand(copy, monkeypatch):
-    from jaxnn.datasets.mnist_idx import manual_files
+    from jaxnn.data.sources.mnist_idx import manual_files
 
     _, folder, _ = copy
     assert prepared.check(str(folder), "mnist", content=True) is None

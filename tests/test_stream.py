@@ -9,7 +9,7 @@ import pytest
 from test_data import write_idx  # tests/ is on sys.path under pytest
 
 from jaxnn import checkpoint, data, stream
-from jaxnn.datasets.mnist_idx import IDX_FILES
+from jaxnn.data.sources.mnist_idx import IDX_FILES
 from jaxnn.errors import ConfigError
 from jaxnn.run import TrainConfig, train_and_evaluate
 
@@ -48,13 +48,13 @@ def params_of(folder, epoch=None):
 
 def test_over_budget_streams_and_trains_the_in_memory_params(tiny_mnist, tmp_path, monkeypatch):
     read = []
-    real_read_split = data._read_split
+    real_read_split = data.records.read_split
 
     def recording(source, **kwargs):
         read.append(len(source))
         return real_read_split(source, **kwargs)
 
-    monkeypatch.setattr(data, "_read_split", recording)
+    monkeypatch.setattr(data.records, "read_split", recording)
     budget = 0.1  # MiB, below the 184 KB training set
     assert stream.training_bytes(data.Shapes(M_TRAIN, 12, 784, 10)) > budget * 2**20
     streamed = train_and_evaluate(config(tiny_mnist, memory_budget=budget), str(tmp_path / "s"),
@@ -98,7 +98,7 @@ def test_stream_needs_a_tfds_dataset(tmp_path):
 
 
 def test_fast_read_equals_tfds_decoding(tiny_mnist):
-    records = data._builder("mnist", tiny_mnist).as_data_source()["train"]
+    records = data.tfds_source.open_builder("mnist", tiny_mnist).as_data_source()["train"]
     source = stream.Source(records, (28, 28, 1), 0, lambda labels: data.one_hot(labels, 10))
     assert source.layout is not None  # the byte-slicing path is the one taken
     fast = source.read([5, 0, 59])

@@ -31,12 +31,11 @@ def cmd_data_prepare(args) -> int:
 
 def cmd_data_verify(args) -> int:
     from jaxnn import data
-    from jaxnn.data import prepared
 
     if args.name not in data.DEBIAN_FOLDERS:
         raise ConfigError(f"{args.name!r} has no prepared copy to verify; choose one of: "
                           f"{', '.join(data.DEBIAN_FOLDERS)}")  # fmt: skip
-    print(f"{args.name}: {prepared.verify(args.name, args.data_dir)}")
+    print(f"{args.name}: {data.verify(args.name, args.data_dir)}")
     return 0
 
 

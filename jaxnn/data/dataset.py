@@ -1,5 +1,5 @@
 """``Dataset``: one loaded dataset, its splits as columns. Every loader returns one (the
-bundled and synthetic sets in ``jaxnn.data``, the TFDS builders, ``jaxnn.datasets``'
+bundled and synthetic sets in ``jaxnn.data``, the TFDS builders, ``jaxnn.data.sources``'
 CIFAR-10 reader), which is why it stands alone here, below all of them."""
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def _sha256(path: str) -> str:
 
 def content_digests(dataset: str) -> dict[str, str]:
     """The canonical IDX SHA-256 a copy of ``dataset`` is built from (``manual_files``)."""
-    from jaxnn.datasets.mnist_idx import manual_files
+    from jaxnn.data.sources.mnist_idx import manual_files
 
     return {name: entry.sha256 for name, entry in manual_files.CANONICAL[dataset].items()}
 
@@ -185,12 +185,12 @@ def check(folder: str, dataset: str, full: bool = False, content: bool | None = 
 
 def _fix(dataset: str, folder: str, rebuildable: bool = True) -> str:
     fix = (f"delete it (rm -r {folder}) and prepare it again (jaxnn data prepare {dataset} "
-           f"--data-dir {_data_dir(folder)}, with --manual-dir DIR offline)")  # fmt: skip
+           f"--data-dir {data_dir_of(folder)}, with --manual-dir DIR offline)")  # fmt: skip
     return fix + (", or rerun with --manual-dir DIR to rebuild it automatically"
                   if rebuildable else "")  # fmt: skip
 
 
-def _data_dir(folder: str) -> str:
+def data_dir_of(folder: str) -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(folder)))
 
 
@@ -309,19 +309,9 @@ def reading(dataset: str, folder: str):
         raise read_failed(dataset, folder, error) from None
 
 
-def verify(dataset: str, data_dir: str | None) -> str:
-    """``jaxnn data verify``: the full check of ``dataset``'s prepared copy; returns what
-    was verified, raises the one-line ``DataError`` on damage."""
-    from jaxnn import data
-    from jaxnn.errors import DatasetUnavailableError
-
-    builder = data._builder(dataset, data_dir)
-    folder = folder_of(builder)
-    if not builder.is_prepared():
-        raise DatasetUnavailableError(
-            f"{dataset} is not prepared in {folder}; build it with jaxnn data prepare "
-            f"{dataset} --data-dir {_data_dir(folder)} (--manual-dir DIR offline)"
-        )
+def verify_folder(folder: str, dataset: str) -> str:
+    """The full check of the prepared copy in ``folder`` (``jaxnn data verify``: every record
+    read); returns what was verified, raises the one-line ``DataError`` on damage."""
     damage = check(folder, dataset, full=True)
     if damage is not None:
         raise damaged_error(dataset, folder, damage)

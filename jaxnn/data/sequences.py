@@ -41,7 +41,7 @@ def adding_problem(T: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def load_adding(T: int):
     """The ``adding`` datasets: 10 000 training and 1 000 test sequences of T steps (fixed
     seeds 0 and 1)."""
-    from jaxnn.data import Dataset
+    from jaxnn.data.dataset import Dataset
 
     def load(**_) -> Dataset:
         splits = [adding_problem(T, m, seed) for m, seed in ((ADDING_TRAIN, 0), (ADDING_TEST, 1))]
@@ -80,7 +80,7 @@ def decode(ids, chars: str) -> str:
 def load_text(T: int = TEXT_STEPS, **_):
     """The ``text`` dataset: sequences of T character ids (columns ``(T, m)``) and their
     next characters ``Y (T, m)``; the last 10% of the corpus is the test split."""
-    from jaxnn.data import Dataset
+    from jaxnn.data.dataset import Dataset
 
     corpus = text_corpus()
     chars = vocabulary(corpus)

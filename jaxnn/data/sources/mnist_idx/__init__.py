@@ -1,6 +1,6 @@
 """TFDS builders for the MNIST-family IDX datasets, without TensorFlow."""
 
-from jaxnn.datasets.mnist_idx.builder import (
+from jaxnn.data.sources.mnist_idx.builder import (
     IDX_FILES,
     FashionMnistIdx,
     MnistIdx,

@@ -4,7 +4,7 @@
 read from it, its MD5 is compared with the one published beside it
 (c58f30108f718f92721af3b95e74349a); then the six batches (``cifar-10-batches-py/
 data_batch_1`` … ``_5``, 50,000 training images, and ``test_batch``, 10,000) are unpickled by
-the restricted ``ArrayUnpickler`` of the MNIST pickle (``jaxnn.datasets.mnist_idx.
+the restricted ``ArrayUnpickler`` of the MNIST pickle (``jaxnn.data.sources.mnist_idx.
 manual_files``): numpy arrays and plain containers only, any other global refused before it
 can run. Each batch is a dict with ``data`` (n, 3072) uint8 — 1024 red, 1024 green, 1024 blue
 values, each plane row-major 32×32 — and ``labels`` (n ints 0..9).
@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 
 from jaxnn.data import features
-from jaxnn.datasets.mnist_idx.manual_files import ArrayUnpickler, RefusedPickle
+from jaxnn.data.sources.mnist_idx.manual_files import ArrayUnpickler, RefusedPickle
 from jaxnn.errors import DataError, DatasetUnavailableError
 
 TARBALL = "cifar-10-python.tar.gz"

@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from jaxnn.datasets.mnist_idx import manual_files
-from jaxnn.datasets.mnist_idx.manual_files import read_idx
+from jaxnn.data.sources.mnist_idx import manual_files
+from jaxnn.data.sources.mnist_idx.manual_files import read_idx
 
 __all__ = ["IDX_FILES", "FashionMnistIdx", "MnistIdx", "read_idx"]
 

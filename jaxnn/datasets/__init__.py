@@ -1,1 +1,0 @@
-"""TFDS dataset builders shipped with jaxnn (each in its own package folder, as TFDS needs)."""
