@@ -78,7 +78,6 @@ def test_several_processes_run_the_same_chunks(monkeypatch):
 
 
 def test_the_run_shows_the_steps_of_an_epoch(tmp_path, capsys, monkeypatch):
-    from jaxnn import run
 
     monkeypatch.setattr(loop.StepsBar, "AFTER_SECONDS", 0.0)
     monkeypatch.setattr(chunked_epoch, "SECONDS_PER_CHUNK", 0.0)

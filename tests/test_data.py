@@ -82,7 +82,9 @@ def test_bulk_read_equals_tfds_decoding(tiny_idx, tmp_path, whole_files):
 
 def test_offline_without_files_fails_fast(tmp_path, monkeypatch):
     nowhere = str(tmp_path / "none")
-    monkeypatch.setattr(data.tfds_source, "DEBIAN_FOLDERS", {"mnist": nowhere, "fashion_mnist": nowhere})
+    monkeypatch.setattr(
+        data.tfds_source, "DEBIAN_FOLDERS", {"mnist": nowhere, "fashion_mnist": nowhere}
+    )
     monkeypatch.setattr(data.tfds_source, "online", lambda url, timeout=3.0: False)
     start = time.perf_counter()
     with pytest.raises(DatasetUnavailableError, match="--manual-dir") as info:
