@@ -31,11 +31,15 @@ def _owner(path: str) -> str:
 @contextlib.contextmanager
 def owned(out_dir: str, writer: bool = True):
     """Hold ``out_dir``'s lock for the ``with`` block (``writer`` False: nothing to hold,
-    e.g. a process of a distributed run other than the one that writes)."""
+    e.g. a process of a distributed run other than the one that writes). A folder this
+    call created is removed again if the block fails before anything but the lock was
+    written in it (a refused setting, a dataset that cannot be found): a failed start
+    leaves no empty run folder behind."""
     if not writer:
         yield
         return
     path = os.path.join(out_dir, LOCK_NAME)
+    created = not os.path.exists(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -55,9 +59,21 @@ def owned(out_dir: str, writer: bool = True):
                  "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}  # fmt: skip
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, json.dumps(owner).encode(), 0)
-        yield
+        try:
+            yield
+        except BaseException:
+            if created:
+                _remove_if_only_the_lock(out_dir)
+            raise
     finally:
         os.close(descriptor)  # releases the lock
+
+
+def _remove_if_only_the_lock(out_dir: str) -> None:
+    with contextlib.suppress(OSError):
+        if os.listdir(out_dir) == [LOCK_NAME]:
+            os.remove(os.path.join(out_dir, LOCK_NAME))
+            os.rmdir(out_dir)
 
 
 def prepared_once(name: str, data_dir: str | None, manual_dir: str | None) -> None:

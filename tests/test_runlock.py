@@ -14,7 +14,7 @@ import pytest
 from test_distributed import ARGS, cpu_env, errors, finish, free_port, start
 
 from jaxnn import checkpoint, runlock
-from jaxnn.errors import ConfigError
+from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.run import TrainConfig, train_and_evaluate
 
 
@@ -113,3 +113,22 @@ def test_sigterm_stops_every_process_after_the_same_epoch(tmp_path, signalled):
     for code, _, err in resumed:
         assert code == 0, err
     assert int(checkpoint.load(str(out / "checkpoints"))["epoch"]) == saved + 1
+
+
+def test_a_refused_start_leaves_no_run_folder(tmp_path):
+    """A setting refused after the lock was taken: the folder the run made is gone again;
+    a folder that was there before stays, and so does one the run wrote into."""
+    bad = TrainConfig(dataset="digits", model="mlp", epochs=1, layers=(10, 5, 10))
+    new = tmp_path / "new" / "run"
+    with pytest.raises(ShapeError, match="64 features"):  # found once the data's sizes are
+        train_and_evaluate(bad, str(new), progress=False)
+    assert not new.exists() and (tmp_path / "new").exists()  # only the folder it made
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(ShapeError, match="64 features"):
+        train_and_evaluate(bad, str(kept), progress=False)
+    assert kept.exists()
+    with pytest.raises(ConfigError), runlock.owned(str(tmp_path / "wrote")):
+        (tmp_path / "wrote" / "config.json").write_text("{}")
+        raise ConfigError("after a write")
+    assert (tmp_path / "wrote" / "config.json").exists()
