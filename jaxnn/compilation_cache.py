@@ -105,6 +105,11 @@ class Reusing:
     def __init__(self, jitted):
         self._jitted, self._programs = jitted, {}
 
+    @property
+    def jitted(self):
+        """The jitted function (to lower it on shapes alone)."""
+        return self._jitted
+
     def __call__(self, *args):
         import jax
 

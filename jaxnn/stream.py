@@ -187,8 +187,28 @@ class StreamedEpoch:
         self._chunk = compilation_cache.Reusing(jax.jit(chunk))  # a resumed run: compiled once
         self._last = compilation_cache.Reusing(jax.jit(last))
 
-    def lower(self, *args):
-        """``jaxnn.run`` compiles an epoch ahead of time; each step compiles on first use."""
+    def lower(self, params, opt_state, order, X_rows, Y_rows, key=None):
+        """``jaxnn.run`` compiles an epoch ahead of time; here each step compiles on first
+        use, but is traced now, on the minibatches' shapes (``X_rows``, ``Y_rows``: any rows
+        of the data, e.g. the evaluated subset): the forms ``jaxnn.layers.autotune`` chooses
+        while tracing are then chosen before ``jaxnn.run`` records them in the run folder,
+        so that ``--resume`` builds the same steps."""
+        chunk, last = self._chunk.jitted, self._last.jitted
+        cost_dtype = chunked_epoch.ChunkedEpoch._cost_dtype(params).dtype
+        costs = jax.ShapeDtypeStruct((self.num_full,), cost_dtype)
+        m = order.shape[0]
+        for rows, program in ((self.batch_size, "chunk"), (m % self.batch_size, "last")):
+            if rows == 0 or (program == "chunk" and self.num_full == 0):
+                continue
+            X = jax.ShapeDtypeStruct((rows, *X_rows.shape[1:]), X_rows.dtype)
+            Y = jax.ShapeDtypeStruct((rows, *Y_rows.shape[1:]), Y_rows.dtype)
+            index = jax.ShapeDtypeStruct((), jnp.int32)
+            if program == "chunk":
+                chunk.lower(params, opt_state, costs, index, index, index,
+                            jax.ShapeDtypeStruct((rows + 1,), jnp.int32), X, Y, key)  # fmt: skip
+            else:
+                last.lower(params, opt_state, jax.ShapeDtypeStruct((rows,), jnp.int32), X, Y,
+                           key)  # fmt: skip
         return self
 
     def compile(self):

@@ -169,3 +169,23 @@ def test_a_quiet_streamed_run_stops_inside_an_epoch(tiny_mnist, tmp_path, monkey
                            str(out), progress=False)  # fmt: skip
     assert checkpoint.latest_epoch(str(out / "checkpoints")) == 1
     assert len((out / "history.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_streamed_run_records_the_forms_of_its_steps(tiny_mnist, tmp_path, monkeypatch):
+    """The run folder's autotune.json holds every form the run's programs were built with,
+    the streamed steps' included (they compile on first use, after the file is written:
+    they are traced ahead for it), so that --resume builds the same steps."""
+    from jaxnn.layers import autotune
+
+    monkeypatch.setenv(autotune.ENV, str(tmp_path / "tune.json"))
+    autotune.clear()
+    try:
+        run = config(tiny_mnist, model="lenet5", layers=None, width=0.25, stream=True,
+                     epochs=1)  # fmt: skip
+        assert train_and_evaluate(run, str(tmp_path / "s"), progress=False)["streamed"]
+        recorded = json.loads((tmp_path / "s" / autotune.RUN_FILE).read_text())["choices"]
+        used = {record.key for record in autotune.records()}
+        assert any("|conv" in key and "16x" in key for key in used), used  # the steps' own
+        assert used <= set(recorded), used - set(recorded)
+    finally:
+        autotune.clear()
