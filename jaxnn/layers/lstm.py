@@ -128,23 +128,22 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
         return {**out, "dh": dh_total} if need_dh else out
 
     def step(carry, inputs):
-        dh_next, dc_next = carry
+        dh_next, dc_next, dW_x, dW_h, db = carry
         t, dh_out, c, (i, f, o, g) = inputs
         dh = dh_next if dH is None else dh_out + dh_next
+        h_prev = previous(H, h0, t)
         dz, dc_prev = _step_backward(dh, dc_next, c, previous(C, c0, t), i, f, o, g)
-        return (W_h.T @ dz, dc_prev), (dz, dh if need_dh else None)
+        # the parameter sums accumulate in the carry, each step's dz_t x_tᵀ and dz_t h_{t-1}ᵀ
+        # a GEMM over the m columns: stacking every dz_t for one GEMM over all T·m columns
+        # after the scan made XLA write the stack and then transpose it (4n_h × T·m twice)
+        carry = (W_h.T @ dz, dc_prev, dW_x + dz @ X[t].T, dW_h + dz @ h_prev.T,
+                 db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
+        return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
 
-    (dh0, dc0), (dZ, dh_total) = jax.lax.scan(
-        step, (dh_start, jnp.zeros_like(c0)), (jnp.arange(T), per_step, C, cache["gates"]),
-        reverse=True,
-    )  # fmt: skip
-    H_prev = jnp.concatenate([h0[None], H[:-1]])
-    out = {
-        "dX": jnp.einsum("hx,thm->txm", W_x, dZ) if need_dX else None,
-        "dh0": dh0,
-        "dc0": dc0,
-        "dW_x": jnp.einsum("thm,txm->hx", dZ, X),
-        "dW_h": jnp.einsum("thm,tkm->hk", dZ, H_prev),
-        "db": jnp.sum(dZ, axis=(0, 2))[:, None],
-    }
+    start = (dh_start, jnp.zeros_like(c0), jnp.zeros_like(W_x), jnp.zeros_like(W_h),
+             jnp.zeros((W_x.shape[0], 1), W_x.dtype))  # fmt: skip
+    (dh0, dc0, dW_x, dW_h, db), (dX, dh_total) = jax.lax.scan(
+        step, start, (jnp.arange(T), per_step, C, cache["gates"]), reverse=True
+    )
+    out = {"dX": dX, "dh0": dh0, "dc0": dc0, "dW_x": dW_x, "dW_h": dW_h, "db": db}
     return {**out, "dh": dh_total} if need_dh else out
