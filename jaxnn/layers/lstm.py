@@ -21,10 +21,18 @@ Going t = T..1 with ``dh_next = ∂J/∂h_t`` and ``dc_next = ∂J/∂c_t`` thro
     dc_next ← dc ⊙ f                             c_{t-1} reaches c_t through f ⊙ c_{t-1}
     dh_next ← W_hᵀ dz
 
-and, summed over the steps that share them (each sum one matmul over all T·m columns)::
+and, summed over the steps that share them (added into the backward scan's carry, one
+``(4n_h, m) × (m, ·)`` matmul per step)::
 
     dW_x = Σ_t dz_t x_tᵀ     dW_h = Σ_t dz_t h_{t-1}ᵀ     db = Σ_t Σ_columns dz_t
     dx_t = W_xᵀ dz_t
+
+Where the work goes (``bench/profile_seq.py``): the products are small (4n_h × n_h × m), and
+hoisting them out of the scans as single GEMMs over all T·m columns — ``W_x X`` before the
+forward scan, ``dW = dZ Xᵀ`` after the backward one — cost more than they saved: their
+operands and results are ``(T, 4n_h, m)`` stacks whose GEMM-friendly order puts T·m rows
+first, so XLA:CPU transposed and copied each (4n_h × T·m floats, twice per stack). Inside
+the scans every product reads and writes ``(·, m)`` columns as they lie.
 
 The cache is the gates and cells of every step, ``(i, f, o, g, c)`` — 5·T·n_h·m numbers
 beside H. ``remat=True`` keeps only H and C and recomputes each step's gates from ``x_t``
@@ -39,7 +47,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn.layers.rnn import check_sequence, input_projection
+from jaxnn.layers.rnn import check_sequence
 
 Array = jax.Array
 
@@ -62,15 +70,18 @@ def lstm_forward(X: Array, h0: Array, c0: Array, W_x: Array, W_h: Array, b: Arra
         h = o * jnp.tanh(c)
         return (h, c), ((h, c) if remat else (h, c, i, f, o, g))
 
+    # W_x x_t in the step, not as one GEMM over all T·m columns before the scan: that GEMM's
+    # output came out in rows and XLA transposed it to (T, 4n_h, m) and copied it into the
+    # loop (4n_h × T·m, twice), more than the 4n_h × n_x × m product per step costs
+    def step_from_x(carry, x_t):
+        return step(carry, W_x @ x_t + b)
+
     if remat:
         # jax.checkpoint for jax.grad of this forward (the autodiff path): each step's
         # residuals are recomputed in the backward pass, only the carry (h, c) is stored
-        def step_from_x(carry, x_t):
-            return step(carry, W_x @ x_t + b)
-
         _, (H, C) = jax.lax.scan(jax.checkpoint(step_from_x), (h0, c0), X)
         return H, {"C": C, "gates": None}
-    _, (H, C, *stacked) = jax.lax.scan(step, (h0, c0), input_projection(X, W_x, b))
+    _, (H, C, *stacked) = jax.lax.scan(step_from_x, (h0, c0), X)
     return H, {"C": C, "gates": tuple(stacked)}
 
 
