@@ -22,7 +22,8 @@ concurrently (its executor overlaps independent ones) add up to more than the st
 shares are of the thunks' sum, with the step timed without the profiler beside it.
 
 Usage: python bench/profile_seq.py [--steps 10] [--models transformer,lstm] [--top 12]
-Writes bench/profile_seq.json and prints the tables.
+Writes bench/profile_seq.json, prints the tables and puts them in docs/performance.md between
+``<!-- profile-seq:start -->`` and ``<!-- profile-seq:end -->`` (``--no-docs``: not).
 """
 
 from __future__ import annotations
@@ -315,6 +316,59 @@ def lstm_case():
     return programs, torch_step
 
 
+KINDS = ("matmul", "transpose/copy", "elementwise", "reduce")
+START, END = "<!-- profile-seq:start -->", "<!-- profile-seq:end -->"
+
+
+def markdown(report: dict, names: list[str], rows_per_program: int = 6) -> str:
+    """The report as tables: per model, each implementation's time by kind, then the jaxnn
+    programs' largest thunks."""
+    load = report["load_average"]
+    lines = [f"Measured {report['date']} by `python bench/profile_seq.py --steps "
+             f"{report['steps']}` ({report['versions'].get('cpu', 'cpu')}, "
+             f"{report['cpus']} cores; load average {load[0]:.1f} at the start, "
+             f"{load[1]:.1f} at the end): 2048² matmul {report['matmul_gflops']:.0f} GFLOP/s, "
+             f"memory {report['bandwidth_gbytes']:.1f} GB/s (64 MiB `x + 1`, read + write)."
+             ]  # fmt: skip
+    for name in names:
+        part = report[name]
+        lines += ["", f"| {name} step (ms) | step, unprofiled | ops' sum | "
+                  + " | ".join(KINDS) + " | other |",
+                  "|---|---|---|" + "---|" * (len(KINDS) + 1)]  # fmt: skip
+        for impl, row in part.items():
+            total = row.get("thunk_sum_ms", row.get("self_sum_ms"))
+            kinds = row["by_kind_ms"]
+            other = total - sum(kinds.get(k, 0.0) for k in KINDS)
+            lines.append(f"| {impl} | {row['step_ms']:.1f} | {total:.1f} | "
+                         + " | ".join(f"{kinds.get(k, 0.0):.1f}" for k in KINDS)
+                         + f" | {other:.1f} |")  # fmt: skip
+        for impl, row in part.items():
+            if "thunk_sum_ms" not in row:
+                continue
+            lines += ["", f"| {name}, {impl}: largest thunks | kind | ms per step (calls) | "
+                      "GFLOP/s | GB/s | shape | from |",
+                      "|---|---|---|---|---|---|---|"]  # fmt: skip
+            for thunk in row["top"][:rows_per_program]:
+                where = " (in the scan)" if thunk["in_loop"] else ""
+                lines.append(f"| `{thunk['thunk']}` | {thunk['kind']} | {thunk['us'] / 1e3:.2f} "
+                             f"({thunk['calls']:g}) | {thunk['gflops']:.1f} | "
+                             f"{thunk['gbytes']:.1f} | `{thunk['shape']}`{where} | "
+                             f"`{thunk['op_name'].replace('|', '/')}` |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def update_docs(path: str, text: str) -> bool:
+    with open(path, encoding="utf-8") as file:
+        old = file.read()
+    if START not in old or END not in old:
+        return False
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{text}\n{END}",
+                 old, flags=re.S)  # fmt: skip
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(new)
+    return True
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -322,7 +376,11 @@ def main() -> dict:
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__),
                                                       "profile_seq.json"))  # fmt: skip
+    parser.add_argument("--docs", default=os.path.join(os.path.dirname(__file__), "..", "docs",
+                                                       "performance.md"))  # fmt: skip
+    parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     rate, bandwidth = matmul_rate(), memory_bandwidth()
     report = {"versions": provenance.versions(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
               "cpus": os.cpu_count(), "matmul_gflops": rate / 1e9,
@@ -344,6 +402,7 @@ def main() -> dict:
             part["pytorch eager"] = {"step_ms": 1e3 * (time.perf_counter() - start) / args.steps,
                                      **torch_profile(torch_step, args.steps, args.top)}  # fmt: skip
         report[name] = part
+    report["load_average"] = [load_start, os.getloadavg()[0]]
     with open(args.out, "w") as file:
         json.dump(report, file, indent=2)
         file.write("\n")
