@@ -423,6 +423,8 @@ def main() -> dict:
                     f"  {row['us'] / 1e3:7.2f} ms x{row['calls']:<5g} {row['kind']:<15}"
                     f"{label[:40]:<40} {rates}"
                 )
+    if not args.no_docs and not update_docs(args.docs, markdown(report, args.models.split(","))):
+        print(f"{args.docs} has no {START} … {END} part: not updated", file=sys.stderr)
     return report
 
 
