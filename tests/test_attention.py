@@ -120,22 +120,22 @@ def test_fully_masked_row_is_zero_not_nan(x64):
 def test_softmax_backward_check_catches_a_planted_bug(x64, monkeypatch):
     """The comparison can fail: dS = P ⊙ dP (the Jacobian's diagonal only, a common slip) is
     caught at every seed."""
-    right = attention.attention_backward
+    right = attention.attention_rows_backward  # what multi-head attention calls (rows)
 
     def wrong(dO, cache):
         P = cache["P"]
-        dP = jnp.einsum("td...,sd...->...ts", dO, cache["V"])
-        dQ = jnp.einsum("...ts,sd...->td...", P * dP, cache["K"]) / np.sqrt(cache["Q"].shape[1])
+        dP = jnp.einsum("...td,...sd->...ts", dO, cache["V"])
+        dQ = jnp.einsum("...ts,...sd->...td", P * dP, cache["K"]) / np.sqrt(cache["Q"].shape[-1])
         return (dQ, *right(dO, cache)[1:])
 
-    monkeypatch.setattr(attention, "attention_backward", wrong)
+    monkeypatch.setattr(attention, "attention_rows_backward", wrong)
     # a fresh program, traced here with the bug planted (one compile for the three seeds)
     compared = jax.jit(lambda W, X, dY, valid: _mha_grads(W, X, dY, _mask("causal", valid), 2,
                                                           False)[:2])  # fmt: skip
     for seed in range(3):
         hand, auto = compared(*_mha_case(5, 2, 2, 2, jnp.float64, seed))
         assert _relative(hand[1], auto[1]) > 1e-3  # dW_Q
-    monkeypatch.setattr(attention, "attention_backward", right)
+    monkeypatch.setattr(attention, "attention_rows_backward", right)
 
 
 def test_gelu_exact_and_feedforward(x64):

@@ -123,8 +123,8 @@ def test_the_check_catches_planted_bugs(x64, monkeypatch):
         _, hand = hand_with_bug(params, X, Y)
         assert _relative(hand["W_1.0"], auto["W_1.0"]) > 1e-8
     monkeypatch.undo()
-    right = attention.multi_head_backward
-    monkeypatch.setattr(attention, "multi_head_backward",
+    right = attention.multi_head_rows_backward  # what the blocks call (rows)
+    monkeypatch.setattr(attention, "multi_head_rows_backward",
                         lambda *a: {**right(*a), "dX": 0.0 * right(*a)["dX"]})  # fmt: skip
     hand_with_bug = jax.jit(lambda *data: net.cost_and_grads(*data))
     for _, params, X, Y in cases:

@@ -60,3 +60,25 @@ def feedforward_backward(dY: Array, cache: dict, W_1: Array, W_2: Array) -> dict
             "dW_1": jnp.einsum("tfm,tdm->fd", dZ, X), "db_1": jnp.sum(dZ, axis=(0, 2))[:, None],
             "dW_2": jnp.einsum("tdm,tfm->df", dY, gelu(Z)),
             "db_2": jnp.sum(dY, axis=(0, 2))[:, None]}  # fmt: skip
+
+
+def feedforward_rows_forward(X: Array, W_1: Array, b_1: Array, W_2: Array,
+                             b_2: Array) -> tuple[Array, dict]:  # fmt: skip
+    """The same network on rows ``X (..., d)`` (one example-step per row, as the Transformer
+    keeps them): ``Z = X W_1ᵀ + b_1ᵀ``, ``Y = GELU(Z) W_2ᵀ + b_2ᵀ``, each a single GEMM over all
+    rows. ``(Y (..., d), cache)``; the cache holds X and Z."""
+    Z = X @ W_1.T + b_1[:, 0]
+    return gelu(Z) @ W_2.T + b_2[:, 0], {"X": X, "Z": Z}
+
+
+def feedforward_rows_backward(dY: Array, cache: dict, W_1: Array, W_2: Array) -> dict:
+    """``{"dX", "dW_1", "db_1", "dW_2", "db_2"}`` from rows ``dY (..., d)``: the module
+    docstring's sums, each over every row (``dW_2 = dYᵀ A``, ``dW_1 = dZᵀ X``)."""
+    X, Z = cache["X"], cache["Z"]
+    rows = tuple(range(X.ndim - 1))
+    dZ = (dY @ W_2) * gelu_prime(Z)
+    return {"dX": dZ @ W_1,
+            "dW_1": jnp.tensordot(dZ, X, axes=(rows, rows)),
+            "db_1": jnp.sum(dZ, axis=rows)[:, None],
+            "dW_2": jnp.tensordot(dY, gelu(Z), axes=(rows, rows)),
+            "db_2": jnp.sum(dY, axis=rows)[:, None]}  # fmt: skip

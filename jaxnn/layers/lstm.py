@@ -21,10 +21,18 @@ Going t = T..1 with ``dh_next = ∂J/∂h_t`` and ``dc_next = ∂J/∂c_t`` thro
     dc_next ← dc ⊙ f                             c_{t-1} reaches c_t through f ⊙ c_{t-1}
     dh_next ← W_hᵀ dz
 
-and, summed over the steps that share them (each sum one matmul over all T·m columns)::
+and, summed over the steps that share them (added into the backward scan's carry, one
+``(4n_h, m) × (m, ·)`` matmul per step)::
 
     dW_x = Σ_t dz_t x_tᵀ     dW_h = Σ_t dz_t h_{t-1}ᵀ     db = Σ_t Σ_columns dz_t
     dx_t = W_xᵀ dz_t
+
+Where the work goes (``bench/profile_seq.py``): the products are small (4n_h × n_h × m), and
+hoisting them out of the scans as single GEMMs over all T·m columns — ``W_x X`` before the
+forward scan, ``dW = dZ Xᵀ`` after the backward one — cost more than they saved: their
+operands and results are ``(T, 4n_h, m)`` stacks whose GEMM-friendly order puts T·m rows
+first, so XLA:CPU transposed and copied each (4n_h × T·m floats, twice per stack). Inside
+the scans every product reads and writes ``(·, m)`` columns as they lie.
 
 The cache is the gates and cells of every step, ``(i, f, o, g, c)`` — 5·T·n_h·m numbers
 beside H. ``remat=True`` keeps only H and C and recomputes each step's gates from ``x_t``
@@ -39,7 +47,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn.layers.rnn import check_sequence, input_projection
+from jaxnn.layers.rnn import check_sequence
 
 Array = jax.Array
 
@@ -62,15 +70,18 @@ def lstm_forward(X: Array, h0: Array, c0: Array, W_x: Array, W_h: Array, b: Arra
         h = o * jnp.tanh(c)
         return (h, c), ((h, c) if remat else (h, c, i, f, o, g))
 
+    # W_x x_t in the step, not as one GEMM over all T·m columns before the scan: that GEMM's
+    # output came out in rows and XLA transposed it to (T, 4n_h, m) and copied it into the
+    # loop (4n_h × T·m, twice), more than the 4n_h × n_x × m product per step costs
+    def step_from_x(carry, x_t):
+        return step(carry, W_x @ x_t + b)
+
     if remat:
         # jax.checkpoint for jax.grad of this forward (the autodiff path): each step's
         # residuals are recomputed in the backward pass, only the carry (h, c) is stored
-        def step_from_x(carry, x_t):
-            return step(carry, W_x @ x_t + b)
-
         _, (H, C) = jax.lax.scan(jax.checkpoint(step_from_x), (h0, c0), X)
         return H, {"C": C, "gates": None}
-    _, (H, C, *stacked) = jax.lax.scan(step, (h0, c0), input_projection(X, W_x, b))
+    _, (H, C, *stacked) = jax.lax.scan(step_from_x, (h0, c0), X)
     return H, {"C": C, "gates": tuple(stacked)}
 
 
@@ -128,23 +139,22 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
         return {**out, "dh": dh_total} if need_dh else out
 
     def step(carry, inputs):
-        dh_next, dc_next = carry
+        dh_next, dc_next, dW_x, dW_h, db = carry
         t, dh_out, c, (i, f, o, g) = inputs
         dh = dh_next if dH is None else dh_out + dh_next
+        h_prev = previous(H, h0, t)
         dz, dc_prev = _step_backward(dh, dc_next, c, previous(C, c0, t), i, f, o, g)
-        return (W_h.T @ dz, dc_prev), (dz, dh if need_dh else None)
+        # the parameter sums accumulate in the carry, each step's dz_t x_tᵀ and dz_t h_{t-1}ᵀ
+        # a GEMM over the m columns: stacking every dz_t for one GEMM over all T·m columns
+        # after the scan made XLA write the stack and then transpose it (4n_h × T·m twice)
+        carry = (W_h.T @ dz, dc_prev, dW_x + dz @ X[t].T, dW_h + dz @ h_prev.T,
+                 db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
+        return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
 
-    (dh0, dc0), (dZ, dh_total) = jax.lax.scan(
-        step, (dh_start, jnp.zeros_like(c0)), (jnp.arange(T), per_step, C, cache["gates"]),
-        reverse=True,
-    )  # fmt: skip
-    H_prev = jnp.concatenate([h0[None], H[:-1]])
-    out = {
-        "dX": jnp.einsum("hx,thm->txm", W_x, dZ) if need_dX else None,
-        "dh0": dh0,
-        "dc0": dc0,
-        "dW_x": jnp.einsum("thm,txm->hx", dZ, X),
-        "dW_h": jnp.einsum("thm,tkm->hk", dZ, H_prev),
-        "db": jnp.sum(dZ, axis=(0, 2))[:, None],
-    }
+    start = (dh_start, jnp.zeros_like(c0), jnp.zeros_like(W_x), jnp.zeros_like(W_h),
+             jnp.zeros((W_x.shape[0], 1), W_x.dtype))  # fmt: skip
+    (dh0, dc0, dW_x, dW_h, db), (dX, dh_total) = jax.lax.scan(
+        step, start, (jnp.arange(T), per_step, C, cache["gates"]), reverse=True
+    )
+    out = {"dX": dX, "dh0": dh0, "dc0": dc0, "dW_x": dW_x, "dW_h": dW_h, "db": db}
     return {**out, "dh": dh_total} if need_dh else out

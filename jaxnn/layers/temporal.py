@@ -38,6 +38,30 @@ def embedding_backward(dX: Array, ids: Array, num_tokens: int) -> Array:
     return jnp.zeros((n_e, num_tokens), dX.dtype).at[:, jnp.maximum(flat, 0)].add(columns)
 
 
+def embedding_rows_forward(ids: Array, E: Array) -> Array:
+    """``(T, m)`` ids -> rows ``X (T, m, n_e)``: row j of step t is E's column ``ids_t[j]``."""
+    return jnp.transpose(E)[jnp.maximum(ids, 0)]
+
+
+def embedding_rows_backward(dX: Array, ids: Array, num_tokens: int) -> Array:
+    """``dE (n_e, V)`` from rows ``dX (T, m, n_e)``: each row added into its token's column."""
+    rows = jnp.where((ids >= 0)[..., None], dX, 0.0).reshape(-1, dX.shape[-1])
+    dE_rows = jnp.zeros((num_tokens, dX.shape[-1]), dX.dtype)
+    return jnp.transpose(dE_rows.at[jnp.maximum(ids, 0).reshape(-1)].add(rows))
+
+
+def readout_rows_forward(H: Array, W: Array, b: Array) -> Array:
+    """Rows ``S (T, m, n_y) = H Wᵀ + bᵀ``: ``s_t = W h_t + b`` for every row, one GEMM."""
+    return H @ W.T + b[:, 0]
+
+
+def readout_rows_backward(dS: Array, H: Array, W: Array) -> tuple[Array, Array, Array]:
+    """``(dH, dW, db)`` of the read-out in rows (sums over every row)."""
+    rows = tuple(range(H.ndim - 1))
+    return (dS @ W, jnp.tensordot(dS, H, axes=(rows, rows)),
+            jnp.sum(dS, axis=rows)[:, None])  # fmt: skip
+
+
 def readout_forward(H: Array, W: Array, b: Array) -> Array:
     """``S (T, n_y, m) = W h_t + b`` for every step."""
     return jnp.einsum("yh,thm->tym", W, H) + b
@@ -49,15 +73,16 @@ def readout_backward(dS: Array, H: Array, W: Array) -> tuple[Array, Array, Array
             jnp.sum(dS, axis=(0, 2))[:, None])  # fmt: skip
 
 
-def softmax_cross_entropy(S: Array, targets: Array) -> tuple[Array, Array, Array]:
+def softmax_cross_entropy(S: Array, targets: Array, axis: int = 1) -> tuple[Array, Array, Array]:
     """``(J, dS, N)``: the mean cross-entropy over unmasked targets (``targets (T, m)``
     ids, < 0 masked), its gradient ``dS (T, V, m)`` at the logits ``S (T, V, m)``, and the
-    number N of unmasked targets (J = 0 and dS = 0 when all are masked)."""
+    number N of unmasked targets (J = 0 and dS = 0 when all are masked). ``axis``: the
+    vocabulary's axis of S (2 for rows ``S (T, m, V)``)."""
     mask = (targets >= 0).astype(S.dtype)
     count = jnp.sum(mask)
     N = jnp.maximum(count, 1.0)
-    log_probs = jax.nn.log_softmax(S, axis=1)
-    onehot = jax.nn.one_hot(jnp.maximum(targets, 0), S.shape[1], axis=1, dtype=S.dtype)
-    J = -jnp.sum(jnp.sum(onehot * log_probs, axis=1) * mask) / N
-    dS = (jnp.exp(log_probs) - onehot) * mask[:, None, :] / N
+    log_probs = jax.nn.log_softmax(S, axis=axis)
+    onehot = jax.nn.one_hot(jnp.maximum(targets, 0), S.shape[axis], axis=axis, dtype=S.dtype)
+    J = -jnp.sum(jnp.sum(onehot * log_probs, axis=axis) * mask) / N
+    dS = (jnp.exp(log_probs) - onehot) * jnp.expand_dims(mask, axis) / N
     return J, dS, count

@@ -3,7 +3,9 @@ encoder-attention, with pre-LN blocks as in GPT-2 and Xiong et al. 2020) as a
 ``jaxnn.models.Model``: ``--model transformer`` on token ids ``X (T, m)``, next-token targets
 ``Y (T, m)`` (< 0 masked), the recurrent language model's data and cost.
 
-Forward, columns per step (``X⁰ (T, d, m)``), N blocks, then a read-out::
+Forward, written per step as columns ``x_t`` (computed in rows, ``X⁰ (T, m, d)``: step t's m
+examples one per row, so that each projection is one GEMM over all T·m rows and needs no
+transpose; ``logits_and_caches``), N blocks, then a read-out::
 
     x⁰_t = E[:, id_t] + P[:, t]                 E (d, V) tokens, P (d, context) positions
     for each block ℓ:                           (learned, as GPT; not the paper's sinusoids)
@@ -84,43 +86,47 @@ def _block(params: dict, layer: int) -> dict:
 
 
 def logits_and_caches(params: dict, ids: Array, heads: int, remat: bool = False):
-    """``(S (T, V, m), caches)``: the forward pass over token ids ``(T, m)`` (module
-    docstring), keeping each module's cache for the backward (and each head's attention
-    weights, ``caches["blocks"][ℓ]["attention"]["core"]["P"]`` (H, m, T, T), for pictures)."""
+    """``(S (T, m, V), caches)``: the forward pass over token ids ``(T, m)`` (module
+    docstring), in rows — step t's m examples one per row, ``X (T, m, d)`` — so that every
+    projection is one GEMM over the T·m rows and the layer norms and softmaxes reduce along
+    the contiguous last axis (the column convention's ``(T, d, m)`` made XLA transpose before
+    and after each product). Keeps each module's cache for the backward (and each head's
+    attention weights, ``caches["blocks"][ℓ]["attention"]["core"]["P"]`` (H, m, T, T), for
+    pictures)."""
     T = ids.shape[0]
     E, P = params["E"], params["P"]
-    tokens = jnp.where((ids >= 0)[:, None, :], temporal.embedding_forward(ids, E), 0.0)
-    X = tokens + jnp.transpose(P[:, :T])[:, :, None]  # a padded step: its position alone
+    tokens = jnp.where((ids >= 0)[:, :, None], temporal.embedding_rows_forward(ids, E), 0.0)
+    X = tokens + jnp.transpose(P[:, :T])[:, None, :]  # a padded step: its position alone
     mask = attention.causal_mask(T)[None] & attention.padding_mask(ids >= 0)
     blocks = []
     for layer in range(num_layers(params)):
         p = _block(params, layer)
-        A, ln_1 = layer_norm_forward(X, p["gamma_1"], p["beta_1"], axis=1)
-        Y, att = attention.multi_head_forward(A, p["W_Q"], p["W_K"], p["W_V"], p["W_O"], heads,
-                                              mask, remat)  # fmt: skip
+        A, ln_1 = layer_norm_forward(X, p["gamma_1"], p["beta_1"], axis=2)
+        Y, att = attention.multi_head_rows_forward(A, p["W_Q"], p["W_K"], p["W_V"], p["W_O"],
+                                                   heads, mask, remat)  # fmt: skip
         U = X + Y
-        B, ln_2 = layer_norm_forward(U, p["gamma_2"], p["beta_2"], axis=1)
-        F, ff = feedforward.feedforward_forward(B, p["W_1"], p["b_1"], p["W_2"], p["b_2"])
+        B, ln_2 = layer_norm_forward(U, p["gamma_2"], p["beta_2"], axis=2)
+        F, ff = feedforward.feedforward_rows_forward(B, p["W_1"], p["b_1"], p["W_2"], p["b_2"])
         X = U + F
         blocks.append({"ln_1": ln_1, "attention": att, "ln_2": ln_2, "feedforward": ff})
-    X_f, ln_f = layer_norm_forward(X, params["gamma_f"], params["beta_f"], axis=1)
-    S = temporal.readout_forward(X_f, params["W_y"], params["b_y"])
+    X_f, ln_f = layer_norm_forward(X, params["gamma_f"], params["beta_f"], axis=2)
+    S = temporal.readout_rows_forward(X_f, params["W_y"], params["b_y"])
     return S, {"blocks": blocks, "ln_f": ln_f, "X_f": X_f}
 
 
 def backward(params: dict, ids: Array, dS: Array, caches: dict) -> dict:
-    """The hand-derived gradients of every parameter from ``dS = ∂J/∂S (T, V, m)``: read-out,
-    final LN, then the blocks in reverse, each residual a fork (module docstring)."""
-    dX_f, dW_y, db_y = temporal.readout_backward(dS, caches["X_f"], params["W_y"])
+    """The hand-derived gradients of every parameter from ``dS = ∂J/∂S (T, m, V)`` (rows):
+    read-out, final LN, then the blocks in reverse, each residual a fork (module docstring)."""
+    dX_f, dW_y, db_y = temporal.readout_rows_backward(dS, caches["X_f"], params["W_y"])
     dX, dgamma_f, dbeta_f = layer_norm_backward(dX_f, caches["ln_f"])
     grads = {"W_y": dW_y, "b_y": db_y, "gamma_f": dgamma_f, "beta_f": dbeta_f}
     for layer in reversed(range(num_layers(params))):
         p, cache = _block(params, layer), caches["blocks"][layer]
-        ff = feedforward.feedforward_backward(dX, cache["feedforward"], p["W_1"], p["W_2"])
+        ff = feedforward.feedforward_rows_backward(dX, cache["feedforward"], p["W_1"], p["W_2"])
         dU_branch, dgamma_2, dbeta_2 = layer_norm_backward(ff["dX"], cache["ln_2"])
         dU = dX + dU_branch  # the fork: identity path + the MLP branch
-        att = attention.multi_head_backward(dU, cache["attention"], p["W_Q"], p["W_K"],
-                                            p["W_V"], p["W_O"])  # fmt: skip
+        att = attention.multi_head_rows_backward(dU, cache["attention"], p["W_Q"], p["W_K"],
+                                                 p["W_V"], p["W_O"])  # fmt: skip
         dX_branch, dgamma_1, dbeta_1 = layer_norm_backward(att["dX"], cache["ln_1"])
         dX = dU + dX_branch  # the fork: identity path + the attention branch
         block = {"gamma_1": dgamma_1, "beta_1": dbeta_1, "gamma_2": dgamma_2, "beta_2": dbeta_2,
@@ -129,8 +135,8 @@ def backward(params: dict, ids: Array, dS: Array, caches: dict) -> dict:
                  "b_2": ff["db_2"]}  # fmt: skip
         grads.update({f"{name}.{layer}": value for name, value in block.items()})
     T = ids.shape[0]
-    grads["E"] = temporal.embedding_backward(dX, ids, params["E"].shape[1])
-    grads["P"] = jnp.zeros_like(params["P"]).at[:, :T].set(jnp.transpose(jnp.sum(dX, axis=2)))
+    grads["E"] = temporal.embedding_rows_backward(dX, ids, params["E"].shape[1])
+    grads["P"] = jnp.zeros_like(params["P"]).at[:, :T].set(jnp.transpose(jnp.sum(dX, axis=1)))
     return grads
 
 
@@ -194,12 +200,12 @@ def transformer(input_shape=(100,), num_tokens: int = 96, n_layers: int = 2, d_m
     def forward(params, X):
         """Next-token probabilities ``(T, V, m)``."""
         check(X)
-        return jax.nn.softmax(logits_and_caches(params, X, H)[0], axis=1)
+        return jnp.swapaxes(jax.nn.softmax(logits_and_caches(params, X, H)[0], axis=2), 1, 2)
 
     def data_cost(params, X, Y):
         check(X, Y)
         S, caches = logits_and_caches(params, X, H, remat)
-        J, dS, _ = temporal.softmax_cross_entropy(S, Y)
+        J, dS, _ = temporal.softmax_cross_entropy(S, Y, axis=2)
         return J, dS, (S, caches)
 
     def cost(params, X, Y, l2=0.0):
@@ -219,7 +225,7 @@ def transformer(input_shape=(100,), num_tokens: int = 96, n_layers: int = 2, d_m
     def metrics(params, X, Y, l2=0.0):
         J, _, (S, _) = data_cost(params, X, Y)
         mask = Y >= 0
-        hits = (jnp.argmax(S, axis=1) == Y) & mask
+        hits = (jnp.argmax(S, axis=2) == Y) & mask
         return {"cost": J + losses.l2_penalty(params, l2), "bits_per_char": J / math.log(2),
                 "accuracy": jnp.sum(hits) / jnp.maximum(jnp.sum(mask), 1)}  # fmt: skip
 
@@ -255,7 +261,7 @@ def sample(params: dict, key: Array, prime: Array, length: int, temperature: flo
     def draw(carry, step_key):
         window, count = carry
         S, _ = logits_and_caches(params, jnp.maximum(window, 0)[:, None], heads)
-        token = jax.random.categorical(step_key, S[count - 1, :, 0] / temperature).astype(jnp.int32)
+        token = jax.random.categorical(step_key, S[count - 1, 0] / temperature).astype(jnp.int32)
         full = count == context
         shifted = jnp.where(full, jnp.roll(window, -1), window)
         window = shifted.at[jnp.where(full, context - 1, count)].set(token)
