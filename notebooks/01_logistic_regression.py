@@ -14,7 +14,8 @@
 # The notes' first chapter, run: the model, its hand-derived gradient (vectorized and as the
 # notes' per-example loop), the gradient checked three ways, gradient descent on a binary
 # image problem, and what the learned weights look at. The derivation and the notes' errata
-# are in [logistic regression and MLPs](../models.md) and [the notes' claims](../notes.md).
+# are in [logistic regression and MLPs](../docs/models.md) and
+# [the notes' claims](../docs/notes.md).
 #
 # For one example $x$ (a column of $n_x$ features) and label $y \in \{0, 1\}$:
 #
@@ -63,14 +64,17 @@ print("X", X.shape, "Y", Y.shape, "test", X_test.shape)
 # `logistic.grads` is the vectorized formula above; `logistic.grads_loop` is the notes'
 # per-example loop (`dw += x(i) dz(i)`, then divide by $m$). `gradcheck.check` compares the
 # hand-derived gradient with `jax.grad` of the cost and with central finite differences,
-# leaf by leaf, by the relative error $\lVert g_1 - g_2 \rVert / (\lVert g_1 \rVert + \lVert g_2 \rVert)$.
+# leaf by leaf, by the relative error
+# $\lVert g_1 - g_2 \rVert / (\lVert g_1 \rVert + \lVert g_2 \rVert)$.
 # In float64 at a random point (at $w = 0$ every example has $a = 1/2$, too easy a test):
 
 # %%
 with jax.enable_x64(True):
     X64, Y64 = X.astype(jnp.float64), Y.astype(jnp.float64)
-    point = {"w": 0.1 * jax.random.normal(jax.random.PRNGKey(0), (64, 1), jnp.float64),
-             "b": jnp.asarray(0.3, jnp.float64)}  # fmt: skip
+    point = {
+        "w": 0.1 * jax.random.normal(jax.random.PRNGKey(0), (64, 1), jnp.float64),
+        "b": jnp.asarray(0.3, jnp.float64),
+    }
     hand = logistic.grads(point, X64, Y64)
     loop = logistic.grads_loop(point, X64, Y64)
     print("vectorized vs the notes' loop:", gradcheck.relative_error(hand, loop))
@@ -114,8 +118,10 @@ def descend(params):
 params, costs = descend(logistic.init(64))
 train_accuracy = float(jnp.mean(logistic.predict(params, X) == Y))
 test_accuracy = float(jnp.mean(logistic.predict(params, X_test) == Y_test))
-print(f"cost {float(costs[0]):.3f} -> {float(costs[-1]):.4f}; "
-      f"accuracy train {train_accuracy:.3f}, test {test_accuracy:.3f}")  # fmt: skip
+print(
+    f"cost {float(costs[0]):.3f} -> {float(costs[-1]):.4f}; "
+    f"accuracy train {train_accuracy:.3f}, test {test_accuracy:.3f}"
+)
 assert costs[-1] < 0.1 * costs[0] and test_accuracy > 0.9
 
 # %% [markdown]
@@ -130,8 +136,7 @@ fig, (ax_cost, ax_w, ax_3, ax_8) = plt.subplots(1, 4, figsize=(13, 3))
 ax_cost.plot(np.asarray(costs))
 ax_cost.set(xlabel="iteration", ylabel="cost J", yscale="log", title="gradient descent")
 limit = float(jnp.max(jnp.abs(params["w"])))
-image = ax_w.imshow(np.asarray(params["w"]).reshape(8, 8), cmap="RdBu_r", vmin=-limit,
-                    vmax=limit)  # fmt: skip
+image = ax_w.imshow(np.asarray(params["w"]).reshape(8, 8), cmap="RdBu_r", vmin=-limit, vmax=limit)
 ax_w.set_title("learned w (red: '3')")
 fig.colorbar(image, ax=ax_w)
 for ax, digit in ((ax_3, 3), (ax_8, 8)):
@@ -169,13 +174,17 @@ def squared(A, Y):
     return 0.5 * (A - Y) ** 2
 
 
-curves = {name: jax.vmap(lambda t, f=f: along(t, f))(ts)
-          for name, f in (("cross-entropy", cross_entropy), ("squared error", squared))}  # fmt: skip
+curves = {
+    name: jax.vmap(lambda t, f=f: along(t, f))(ts)
+    for name, f in (("cross-entropy", cross_entropy), ("squared error", squared))
+}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 for ax, (name, J) in zip(axes, curves.items(), strict=True):
     ax.plot(np.asarray(ts), np.asarray(J))
     second = np.diff(np.asarray(J, np.float64), 2)
-    ax.set(xlabel="t (w + t·direction)", ylabel="J", title=f"{name}: min 2nd diff {second.min():.1e}")
+    ax.set(
+        xlabel="t (w + t·direction)", ylabel="J", title=f"{name}: min 2nd diff {second.min():.1e}"
+    )
 fig.tight_layout()
 plt.show()
 assert np.diff(np.asarray(curves["squared error"], np.float64), 2).min() < 0

@@ -15,8 +15,8 @@
 # §4 (backpropagation), run: the worked examples of the computation graph, the two-layer
 # backward pass checked three ways, and the question the planar "flower" data asks — how many
 # hidden units does a network need to separate what logistic regression cannot? Derivations:
-# [logistic regression and MLPs](../models.md); the printed values checked:
-# [the notes' claims](../notes.md).
+# [logistic regression and MLPs](../docs/models.md); the printed values checked:
+# [the notes' claims](../docs/notes.md).
 
 # %%
 import jax
@@ -36,7 +36,7 @@ print("jaxnn from", jaxnn.__file__)
 # $\partial J/\partial(a, b, c) = (3, 6, 6)$. And $f(x, y, z) = (x + y)z$ at $(-2, 5, -4)$:
 # printed $(-4, -4, 3)$. `jax.grad` walks the same graph backwards — and disagrees once:
 # $\partial J/\partial c = 3b = 9$, not the printed $3 \cdot 2 = 6$ (that is $3c$; one of
-# the errata `jaxnn verify-notes` reports, [the notes' claims](../notes.md)).
+# the errata `jaxnn verify-notes` reports, [the notes' claims](../docs/notes.md)).
 
 # %%
 J = lambda a, b, c: 3 * (a + b * c)  # noqa: E731
@@ -58,7 +58,8 @@ assert df == (-4.0, -4.0, 3.0)
 # $$\begin{aligned}
 # dZ^{[2]} &= A^{[2]} - Y, & dW^{[2]} &= \tfrac1m dZ^{[2]} A^{[1]\top}, &
 #   db^{[2]} &= \tfrac1m \textstyle\sum_{\text{cols}} dZ^{[2]},\\
-# dZ^{[1]} &= W^{[2]\top} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]}), & dW^{[1]} &= \tfrac1m dZ^{[1]} X^\top, &
+# dZ^{[1]} &= W^{[2]\top} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]}), &
+#   dW^{[1]} &= \tfrac1m dZ^{[1]} X^\top, &
 #   db^{[1]} &= \tfrac1m \textstyle\sum_{\text{cols}} dZ^{[1]},
 # \end{aligned}$$
 #
@@ -109,8 +110,12 @@ def padded(size):
     """mlp.init's 2-size-1 network, zero-padded to 2-WIDTH-1."""
     p = mlp.init(jax.random.PRNGKey(0), [2, size, 1])
     extra = WIDTH - size
-    return {"W1": jnp.pad(p["W1"], ((0, extra), (0, 0))), "b1": jnp.pad(p["b1"], ((0, extra), (0, 0))),
-            "W2": jnp.pad(p["W2"], ((0, 0), (0, extra))), "b2": p["b2"]}  # fmt: skip
+    return {
+        "W1": jnp.pad(p["W1"], ((0, extra), (0, 0))),
+        "b1": jnp.pad(p["b1"], ((0, extra), (0, 0))),
+        "W2": jnp.pad(p["W2"], ((0, 0), (0, extra))),
+        "b2": p["b2"],
+    }
 
 
 def outcome(params):
@@ -128,7 +133,9 @@ logistic_params, logistic_costs = jax.jit(descend)(mlp.init(jax.random.PRNGKey(0
 results = {0: (*outcome(logistic_params), logistic_costs)}
 results.update({size: (accuracies[i], surfaces[i], costs[i]) for i, size in enumerate(SIZES)})
 for size, (accuracy, _, cost) in results.items():
-    print(f"{size:3d} hidden units: accuracy {float(accuracy):.3f}, final cost {float(cost[-1]):.3f}")
+    print(
+        f"{size:3d} hidden units: accuracy {float(accuracy):.3f}, final cost {float(cost[-1]):.3f}"
+    )
 
 fig, axes = plt.subplots(2, 4, figsize=(14, 6.6))
 for ax, (size, (accuracy, surface, _)) in zip(axes.ravel(), results.items(), strict=False):

@@ -14,8 +14,8 @@
 # The notes' §4 (backpropagation through $L$ layers with a softmax output) and §5 (training:
 # minibatch SGD, the learning rate, initialization), run on the bundled 8×8 digits through
 # jaxnn's one training path (`jaxnn.train_and_evaluate`). The derivation and its checks:
-# [logistic regression and MLPs](../models.md); the homework's measured results:
-# [experiments and results](../results.md).
+# [logistic regression and MLPs](../docs/models.md); the homework's measured results:
+# [experiments and results](../docs/results.md).
 #
 # Forward, for $k = 1 \dots L$: $a^{(k)} = W^{(k)} h^{(k-1)} + b^{(k)}$,
 # $h^{(k)} = g(a^{(k)})$, $h^{(0)} = x$, $f(x) = \operatorname{softmax}(a^{(L)})$, loss
@@ -28,7 +28,7 @@
 #
 # (The notes write the weight gradient with the index shifted by one, $\nabla_{a^{(k+1)}}\ell \,
 # h^{(k)\top}$ for $W^{(k)}$, and the last factor as $g'(h)$: both errata in
-# [the notes' claims](../notes.md).) Over $m$ columns each gradient is the mean.
+# [the notes' claims](../docs/notes.md).) Over $m$ columns each gradient is the mean.
 
 # %%
 import json
@@ -62,8 +62,9 @@ with jax.enable_x64(True):
     point = {k: v + 0.05 if k.startswith("b") else v for k, v in point.items()}  # b off zero
     for l2 in (0.0, 0.01):
         _, hand = mlp.cost_and_grads(point, X20, Y20, "relu", "softmax", l2)
-        report = gradcheck.check(lambda p, l2=l2: mlp.cost(p, X20, Y20, "relu", "softmax", l2),
-                                 point, hand)  # fmt: skip
+        report = gradcheck.check(
+            lambda p, l2=l2: mlp.cost(p, X20, Y20, "relu", "softmax", l2), point, hand
+        )
         print(f"λ = {l2}\n{report.format()}\n")
         assert report.ok
 
@@ -79,14 +80,23 @@ with jax.enable_x64(True):
 runs = {}
 for grads in ("hand", "autodiff"):
     out = tempfile.mkdtemp(prefix=f"digits-{grads}-")
-    config = jaxnn.TrainConfig(dataset="digits", layers=(64, 64, 10), hidden="relu",
-                               batch_size=32, lr=0.1, epochs=30, grads=grads,
-                               checkpoint_secs=1e9)  # fmt: skip
+    config = jaxnn.TrainConfig(
+        dataset="digits",
+        layers=(64, 64, 10),
+        hidden="relu",
+        batch_size=32,
+        lr=0.1,
+        epochs=30,
+        grads=grads,
+        checkpoint_secs=1e9,
+    )
     metrics = jaxnn.train_and_evaluate(config, out, progress=False)
     with open(os.path.join(out, "history.jsonl")) as file:
         runs[grads] = ([json.loads(line) for line in file if line.strip()], metrics)
-    print(f"{grads:8s}: test accuracy {metrics['test_accuracy']:.4f}, "
-          f"{metrics['train_seconds']:.2f} s of training")  # fmt: skip
+    print(
+        f"{grads:8s}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"{metrics['train_seconds']:.2f} s of training"
+    )
 
 # %%
 fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.2))

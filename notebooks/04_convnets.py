@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   jaxnn:
+#     tier: 2
+#     why: LeNet-5's check and training take tens of seconds
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
@@ -14,7 +17,7 @@
 # The notes name LeNet-5, AlexNet and VGG-16 but print no convolution formulas; jaxnn derives
 # the forward and backward passes of convolution and pooling in the notes' style (caches,
 # $dZ$, $dW$, $db$, $dA_{prev}$) — the derivation is in
-# [convolutional networks](../convnets.md). Here: those layers checked three ways, LeNet-5
+# [convolutional networks](../docs/convnets.md). Here: those layers checked three ways, LeNet-5
 # checked whole, trained on the digits in seconds, and what its first layer learned.
 #
 # For a convolution with filters $W$ $(f, f, n_C^{prev}, n_C)$, stride $s$ and the padded input
@@ -49,10 +52,13 @@ print("jaxnn from", jaxnn.__file__)
 
 # %%
 for name, layer, shape in (
-    ("conv 3×3, 4 filters, stride 2, same", jaxnn.layers.conv2d(4, 3, stride=2, padding="same"),
-     (7, 7, 2)),
+    (
+        "conv 3×3, 4 filters, stride 2, same",
+        jaxnn.layers.conv2d(4, 3, stride=2, padding="same"),
+        (7, 7, 2),
+    ),
     ("max pool 2×2", jaxnn.layers.max_pool(2), (6, 6, 3)),
-):  # fmt: skip
+):
     report = gradcheck.check_layer(layer, shape)
     print(f"{name}\n{report.format()}\n")
     assert report.ok
@@ -78,7 +84,8 @@ assert report.ok
 # `jaxnn.train.fit`, the in-memory loop of `train_and_evaluate`. Built at 32×32 — the size
 # of LeCun et al.'s (1998) input plane — with `conv_backward="fast"` (the default `"auto"`
 # first measures which formulation of each layer is fastest on this machine, which costs
-# more than this whole run; [performance](../performance.md#formulation-chosen-by-measurement)).
+# more than this whole run;
+# [performance](../docs/performance.md#formulation-chosen-by-measurement)).
 
 # %%
 digits = data.load("digits")
@@ -90,13 +97,22 @@ def images(X):  # (64, m) columns -> (m, 32, 32, 1)
 
 
 X, X_test = images(digits.X_train), images(digits.X_test)
-Y, Y_test = (jnp.asarray(data.one_hot(labels, 10)) for labels in (digits.labels_train,
-                                                                   digits.labels_test))  # fmt: skip
+Y, Y_test = (
+    jnp.asarray(data.one_hot(labels, 10)) for labels in (digits.labels_train, digits.labels_test)
+)
 lenet = jaxnn.models.build("lenet5", (32, 32, 1), 10, conv_backward="fast")
 initial = lenet.init(jax.random.PRNGKey(0))
-params, history = train.fit(initial, X, Y, lenet.cost_and_grads,
-                            train.make_optimizer(0.05, name="momentum"), epochs=5, batch_size=64,
-                            key=jax.random.PRNGKey(1), example_axis=0)  # fmt: skip
+params, history = train.fit(
+    initial,
+    X,
+    Y,
+    lenet.cost_and_grads,
+    train.make_optimizer(0.05, name="momentum"),
+    epochs=5,
+    batch_size=64,
+    key=jax.random.PRNGKey(1),
+    example_axis=0,
+)
 test_accuracy = float(jaxnn.models.accuracy(lenet, params, X_test, Y_test))
 print("epoch costs", [round(c, 3) for c in history], f"test accuracy {test_accuracy:.4f}")
 assert test_accuracy > 0.9
@@ -109,6 +125,7 @@ assert test_accuracy > 0.9
 # responds to strokes of one orientation or side — then pool1's 16×16 maps and conv2's
 # sixteen 12×12 maps after ReLU, sparser and more abstract. `sequential.activations` returns
 # every layer's output by name.
+
 
 # %%
 def filters(ax_row, W, label):

@@ -13,8 +13,8 @@
 #
 # The notes' outline names recurrent networks for sequences and prints no formulas; jaxnn
 # derives backpropagation through time (BPTT) for each cell — the derivations, the LSTM's
-# backward and the measured results are in [recurrent networks](../recurrent.md) and, for the
-# GRU, [attention, the Transformer and the GRU](../attention.md#the-gru). Here: the three
+# backward and the measured results are in [recurrent networks](../docs/recurrent.md) and, for the
+# GRU, [attention, the Transformer and the GRU](../docs/attention.md#the-gru). Here: the three
 # cells checked three ways, trained on the adding problem, and the picture behind "vanishing
 # gradients": how much of the cost's gradient reaches each time step.
 #
@@ -24,7 +24,8 @@
 # $$dh_t = dH_t + dh_{next}, \qquad da_t = (1 - h_t^2) \odot dh_t, \qquad
 #   dh_{next} \leftarrow W_{hh}^\top da_t,$$
 #
-# so $\partial J / \partial h_t$ is a product of $T - t$ factors $W_{hh}^\top \operatorname{diag}(1 - h^2)$:
+# so $\partial J / \partial h_t$ is a product of $T - t$ factors
+# $W_{hh}^\top \operatorname{diag}(1 - h^2)$:
 # it shrinks (or grows) geometrically with the distance from the output. The LSTM's cell
 # carries its gradient along $dc_{next} \leftarrow dc \odot f$ instead, a product of forget
 # gates it can learn to hold near 1.
@@ -78,10 +79,17 @@ runs = {}
 for cell in CELLS:
     model = jaxnn.models.build(cell, (T, 2), 1, hidden_size=HIDDEN, output="linear")
     initial = model.init(jax.random.PRNGKey(0))
-    params, history = train.fit(initial, X, Y, model.cost_and_grads,
-                                train.make_optimizer(0.01, name="adam", clip_norm=1.0),
-                                EPOCHS, batch_size=100, key=jax.random.PRNGKey(1),
-                                example_axis=2)  # fmt: skip
+    params, history = train.fit(
+        initial,
+        X,
+        Y,
+        model.cost_and_grads,
+        train.make_optimizer(0.01, name="adam", clip_norm=1.0),
+        EPOCHS,
+        batch_size=100,
+        key=jax.random.PRNGKey(1),
+        example_axis=2,
+    )
     mse = float(jnp.mean((model.forward(params, X_test) - Y_test) ** 2))
     runs[cell] = {"initial": initial, "trained": params, "history": history, "mse": mse}
     print(f"{cell:4s}: test MSE {mse:.4f} (answering 1: {1 / 6:.4f})")
@@ -100,8 +108,11 @@ norms = {}
 for color, cell in zip(("C0", "C1", "C2"), CELLS, strict=True):
     ax_cost.plot(2 * np.asarray(runs[cell]["history"]), color=color, label=cell)
     for stage, style in (("initial", ":"), ("trained", "-")):
-        values = np.asarray(recurrent.hidden_gradient_norms(cell, runs[cell][stage], X_test,
-                                                            Y_test, output="linear"))  # fmt: skip
+        values = np.asarray(
+            recurrent.hidden_gradient_norms(
+                cell, runs[cell][stage], X_test, Y_test, output="linear"
+            )
+        )
         norms[cell, stage] = values
         ax_norm.plot(np.arange(1, T + 1), values, style, color=color, label=f"{cell}, {stage}")
 ax_cost.axhline(1 / 6, color="gray", linestyle="--", label="answer 1 (1/6)")
@@ -123,7 +134,7 @@ for (cell, stage), values in norms.items():
 # early steps — where the first marked value sits — receive gradient again; the tanh RNN's
 # ratio only falls, and it stays near the 1/6 line. (The measured runs at $T = 200$,
 # where the tanh RNN never leaves the 1/6 line, are in
-# [recurrent networks](../recurrent.md#results).)
+# [recurrent networks](../docs/recurrent.md#results).)
 
 # %%
 assert all(norms[cell, "initial"][0] < norms[cell, "initial"][-1] for cell in CELLS)

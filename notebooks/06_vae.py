@@ -15,10 +15,11 @@
 # variational techniques"), named without formulas. jaxnn's VAE (Kingma & Welling 2013) has a
 # hand-derived backward pass through the reparameterisation; the derivation, the autoencoder
 # beside PCA and the measured likelihoods on MNIST are in
-# [autoencoders, VAEs and GANs](../generative.md). Here: the VAE checked three ways, trained
+# [autoencoders, VAEs and GANs](../docs/generative.md). Here: the VAE checked three ways, trained
 # with a 2-D latent space on the digits in seconds, and that latent space drawn.
 #
-# The encoder gives $\mu$ and $\log\sigma^2$ of $q(z \mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$;
+# The encoder gives $\mu$ and $\log\sigma^2$ of
+# $q(z \mid x) = \mathcal N(\mu, \operatorname{diag}\sigma^2)$;
 # $z = \mu + \sigma \odot \varepsilon$ with $\varepsilon \sim \mathcal N(0, I)$; the decoder gives
 # the logits $\ell$ of a Bernoulli $p(x \mid z)$. With the prior $p(z) = \mathcal N(0, I)$, per
 # example,
@@ -74,12 +75,22 @@ X, X_test = jnp.asarray(digits.X_train), jnp.asarray(digits.X_test)
 print("pixels in", float(X.min()), "to", float(X.max()), "; X", X.shape)
 model = jaxnn.models.build("vae", (64,), 0, latent=2, units=(128,))
 empty = jnp.zeros((0, X.shape[1]))  # the VAE learns from X alone: Y is (0, m)
-params, history = train.fit(model.init(jax.random.PRNGKey(0)), X, empty, model.cost_and_grads,
-                            train.make_optimizer(3e-3, name="adam"), 80, batch_size=100,
-                            key=jax.random.PRNGKey(1), stochastic=True)  # fmt: skip
+params, history = train.fit(
+    model.init(jax.random.PRNGKey(0)),
+    X,
+    empty,
+    model.cost_and_grads,
+    train.make_optimizer(3e-3, name="adam"),
+    80,
+    batch_size=100,
+    key=jax.random.PRNGKey(1),
+    stochastic=True,
+)
 test = model.metrics(params, X_test, jnp.zeros((0, X_test.shape[1])), key=jax.random.PRNGKey(2))
-print(f"training −ELBO {history[0]:.1f} -> {history[-1]:.1f} nats per image; test: "
-      + ", ".join(f"{k} {float(v):.1f}" for k, v in test.items()))  # fmt: skip
+print(
+    f"training −ELBO {history[0]:.1f} -> {history[-1]:.1f} nats per image; test: "
+    + ", ".join(f"{k} {float(v):.1f}" for k, v in test.items())
+)
 
 # %% [markdown]
 # ## The latent space
@@ -106,13 +117,20 @@ def tile(images):  # (rows, cols, 8, 8) -> one picture with 1-pixel gaps
     return canvas
 
 
-fig, (ax_mu, ax_grid, ax_samples) = plt.subplots(1, 3, figsize=(15, 4.8),
-                                                 gridspec_kw={"width_ratios": [1.25, 1, 0.8]})  # fmt: skip
-points = ax_mu.scatter(np.asarray(mu[0]), np.asarray(mu[1]), c=digits.labels_test, cmap="tab10",
-                       s=8)  # fmt: skip
+fig, (ax_mu, ax_grid, ax_samples) = plt.subplots(
+    1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.25, 1, 0.8]}
+)
+points = ax_mu.scatter(
+    np.asarray(mu[0]), np.asarray(mu[1]), c=digits.labels_test, cmap="tab10", s=8
+)
 fig.colorbar(points, ax=ax_mu, ticks=range(10), label="label")
-ax_mu.set(xlabel="μ₁", ylabel="μ₂", title="test digits' posterior means", xlim=(-3.5, 3.5),
-          ylim=(-3.5, 3.5))  # fmt: skip
+ax_mu.set(
+    xlabel="μ₁",
+    ylabel="μ₂",
+    title="test digits' posterior means",
+    xlim=(-3.5, 3.5),
+    ylim=(-3.5, 3.5),
+)
 ax_grid.imshow(tile(grid_images), cmap="gray_r", extent=(-2.75, 2.75, -2.75, 2.75))
 ax_grid.set(xlabel="z₁", ylabel="z₂", title="decoder means over a grid of z")
 ax_samples.imshow(tile(samples), cmap="gray_r")

@@ -14,7 +14,7 @@
 # The outline's "generative adversarial networks (generative models, adversarial techniques)"
 # with hand-derived gradients for both players (Goodfellow et al. 2014). The derivation, the
 # minimax and non-saturating losses measured side by side, and the MNIST runs are in
-# [autoencoders, VAEs and GANs](../generative.md). Here: both players' gradients checked
+# [autoencoders, VAEs and GANs](../docs/generative.md). Here: both players' gradients checked
 # three ways, a small GAN trained on the digits, and its samples epoch by epoch beside the two
 # costs.
 #
@@ -22,14 +22,17 @@
 # $z \sim \mathcal N(0, I)$ to an image. Over $m$ real and $m$ generated columns, written on
 # the logits:
 #
-# $$J_D = \tfrac1m \textstyle\sum \bigl[\operatorname{softplus}(-\ell_{real}) + \operatorname{softplus}(\ell_{fake})\bigr],
+# $$J_D = \tfrac1m \textstyle\sum \bigl[\operatorname{softplus}(-\ell_{real})
+#   + \operatorname{softplus}(\ell_{fake})\bigr],
 #   \qquad J_G = -\tfrac1m \sum \log D(G(z)) = \tfrac1m \sum \operatorname{softplus}(-\ell_{fake})$$
 #
-# (the non-saturating generator loss). By hand: $\partial J_D/\partial \ell_{real} = (\sigma(\ell_{real}) - 1)/m$,
+# (the non-saturating generator loss). By hand:
+# $\partial J_D/\partial \ell_{real} = (\sigma(\ell_{real}) - 1)/m$,
 # $\partial J_D/\partial \ell_{fake} = \sigma(\ell_{fake})/m$, $\partial J_G/\partial \ell_{fake} =
 # (\sigma(\ell_{fake}) - 1)/m$; then the discriminator's backward down to its input $\tilde x$,
 # $\partial J/\partial Z_G = \partial J/\partial \tilde x \odot \sigma(Z_G)(1 - \sigma(Z_G))$, and
-# the generator's backward. At the game's equilibrium $D = \frac12$ and $J_D = \log 4 \approx 1.386$.
+# the generator's backward. At the game's equilibrium $D = \frac12$ and
+# $J_D = \log 4 \approx 1.386$.
 
 # %%
 import jax
@@ -69,8 +72,9 @@ digits = data.load("digits")
 X, X_test = jnp.asarray(digits.X_train), jnp.asarray(digits.X_test)
 m, BATCH, EPOCHS, SNAPSHOTS = X.shape[1], 64, 120, (0, 5, 15, 40, 120)
 model = jaxnn.models.build("gan", (64,), 0, noise=16, generator=(128,), discriminator=(128,))
-init_opt_state, step = train.model_step(model, "hand", train.make_optimizer(1e-3, name="adam",
-                                                                            beta1=0.5))  # fmt: skip
+init_opt_state, step = train.model_step(
+    model, "hand", train.make_optimizer(1e-3, name="adam", beta1=0.5)
+)
 epoch = train.make_epoch(step, m, BATCH)
 params = model.init(jax.random.PRNGKey(0))
 opt_state = init_opt_state(params)
@@ -80,15 +84,23 @@ metrics = jax.jit(model.metrics)
 no_targets = jnp.zeros((0, X_test.shape[1]))
 history, snapshots = [], {0: gan.sample(model, params, fixed_z, 36)}
 for index in range(EPOCHS):
-    params, opt_state, _ = epoch(params, opt_state, train.epoch_order(key, index, m), X_rows,
-                                 Y_rows, train.epoch_key(key, index))  # fmt: skip
+    params, opt_state, _ = epoch(
+        params,
+        opt_state,
+        train.epoch_order(key, index, m),
+        X_rows,
+        Y_rows,
+        train.epoch_key(key, index),
+    )
     values = metrics(params, X_test, no_targets, key=jax.random.fold_in(key, 10_000 + index))
     history.append({k: float(v) for k, v in values.items()})
     if index + 1 in SNAPSHOTS:
         snapshots[index + 1] = gan.sample(model, params, fixed_z, 36)
 last = history[-1]
-print(f"after {EPOCHS} epochs: J_D {last['cost']:.3f}, J_G {last['generator_loss']:.3f}, "
-      f"D(real) {last['d_real']:.2f}, D(G(z)) {last['d_fake']:.2f}")  # fmt: skip
+print(
+    f"after {EPOCHS} epochs: J_D {last['cost']:.3f}, J_G {last['generator_loss']:.3f}, "
+    f"D(real) {last['d_real']:.2f}, D(G(z)) {last['d_fake']:.2f}"
+)
 
 # %% [markdown]
 # ## Samples at several epochs, beside D's and G's costs
@@ -96,6 +108,7 @@ print(f"after {EPOCHS} epochs: J_D {last['cost']:.3f}, J_G {last['generator_loss
 # Top: the same 36 noise vectors through the generator at epochs 0 (the initial params), 5,
 # 15, 40 and 120. Bottom: the two costs per epoch, and what $D$ says about the real test
 # digits and about fresh samples; the dotted line is the equilibrium's $\log 4$ and $\frac12$.
+
 
 # %%
 def tile(columns):  # (64, 36) -> a 6×6 picture with 1-pixel gaps
@@ -131,6 +144,7 @@ plt.show()
 # %% [markdown]
 # A number for what the pictures show: the mean distance from each sample to its nearest
 # training digit (pixels in $[0, 1]$), at each snapshot — from noise to digit-like images.
+
 
 # %%
 def nearest_distance(samples):

@@ -2,14 +2,14 @@
 kernel: each is converted to a notebook and executed by nbclient with this Python and this
 checkout's jaxnn first on the path, and any exception — a gradient check's ``assert``
 among them — fails its test. Every notebook found is run (a glob, never a list); the
-slower ones (``# jaxnn: tier2`` in their header) only with ``JAXNN_TIER2=1``
-(``make test-tier2``, which ``.ci/run`` runs)."""
+slower ones (``jaxnn: {tier: 2}`` in their jupytext header) only with ``JAXNN_TIER2=1``
+(``make test-tier2``; ``.ci/run`` selects them with ``-k tier2``: each test's id ends in its
+notebook's tier)."""
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,9 @@ TIER2 = os.environ.get("JAXNN_TIER2") == "1"
 TIMEOUT_S = 300  # per cell: a hung kernel fails the test instead of the whole suite
 
 
-def tier2(path: Path) -> bool:
-    """A notebook marked ``# jaxnn: tier2`` in its first lines runs in the slower tier."""
-    return "# jaxnn: tier2" in path.read_text(encoding="utf-8")[:2000]
+def tier(notebook) -> int:
+    """1, or the ``jaxnn: {tier: N}`` of the notebook's header (2: the slower tier)."""
+    return int(notebook.metadata.get("jaxnn", {}).get("tier", 1))
 
 
 def execute(notebook, cwd: Path):
@@ -50,14 +50,15 @@ def test_there_are_notebooks_and_each_checks_its_gradients():
         assert re.search(r"^assert .*\.ok", text, re.M), f"{path.name}: its check does not assert"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path", NOTEBOOKS, ids=[f"{p.stem}-tier{tier(jupytext.read(p))}" for p in NOTEBOOKS]
+)
 def test_notebook_runs_top_to_bottom(path, tmp_path):
-    if tier2(path) and not TIER2:
-        pytest.skip("slower notebook: JAXNN_TIER2=1 (make test-tier2) runs it")
     notebook = jupytext.read(path)
+    if tier(notebook) == 2 and not TIER2:
+        pytest.skip("a slower notebook: JAXNN_TIER2=1 (make test-tier2) runs it")
     execute(notebook, tmp_path)
-    # the kernel was this Python and imported this checkout's jaxnn
-    assert sys.executable  # (ipykernel's spec); the first code cell prints jaxnn's path
+    # the kernel imported this checkout's jaxnn: the first code cell prints its path
     outputs = [o.get("text", "") for c in notebook.cells if c.cell_type == "code"
                for o in c.get("outputs", []) if o.get("output_type") == "stream"]  # fmt: skip
     assert any(str(ROOT / "jaxnn") in text for text in outputs), "the kernel's jaxnn is not ours"
