@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   jaxnn:
+#     tier: 2
+#     why: three float64 BPTT checks and three cells trained, about 15 s of CPU
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:

@@ -47,7 +47,9 @@ def test_there_are_notebooks_and_each_checks_its_gradients():
         text = path.read_text(encoding="utf-8")
         assert text.startswith("# ---\n# jupyter:") or "# %%" in text, f"{path.name}: not percent"
         assert re.search(r"gradcheck\.check\w*\(", text), f"{path.name}: no gradient check"
-        assert re.search(r"^assert .*\.ok", text, re.M), f"{path.name}: its check does not assert"
+        assert re.search(r"^\s*assert .*report\.ok", text, re.M), (
+            f"{path.name}: its check does not assert"
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Pages generated at build time (mkdocs-gen-files): the front page and the API reference.
 
-* ``index.md`` is README.md, its links into ``docs/`` made relative to the site, so the
-  front page is written once and reads the same on the repository and on the site.
+* ``index.md`` is README.md, its links into ``docs/`` made relative to the site (and its
+  link to ``notebooks/`` the notebooks' index page), so the front page is written once and
+  reads the same on the repository and on the site.
 * ``reference/``: one page per module of ``jaxnn`` (``::: module``, rendered from its
   docstrings by mkdocstrings), and ``reference/SUMMARY.md`` for mkdocs-literate-nav, so a
   new module is documented without touching mkdocs.yml.
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 readme = (ROOT / "README.md").read_text(encoding="utf-8")
 with mkdocs_gen_files.open("index.md", "w") as page:
-    page.write(re.sub(r"\]\(docs/", "](", readme))
+    # links into docs/ are the site's pages; the notebooks' folder is their index page
+    front = re.sub(r"\]\(docs/", "](", readme)
+    page.write(re.sub(r"\]\(notebooks/\)", "](notebooks/index.md)", front))
 
 nav = mkdocs_gen_files.Nav()
 for path in sorted((ROOT / "jaxnn").rglob("*.py")):
