@@ -121,10 +121,11 @@ assert test_accuracy > 0.9
 # ## What conv1 learned, and what it sees in one digit
 #
 # Top: the six 5×5 filters of conv1 before and after training (red positive, blue
-# negative). Below: one test digit and conv1's six feature maps after ReLU — each filter
-# responds to strokes of one orientation or side — then pool1's 16×16 maps and conv2's
-# sixteen 12×12 maps after ReLU, sparser and more abstract. `sequential.activations` returns
-# every layer's output by name.
+# negative). Below: one test digit and conv1's six feature maps after ReLU — each shows
+# where in the digit its filter responds (a map that is dark everywhere belongs to a filter
+# that ReLU has switched off for this digit) — then pool1's 16×16 maps and conv2's sixteen
+# 12×12 maps after ReLU, sparser and more abstract. `sequential.activations` returns every
+# layer's output by name.
 
 
 # %%

@@ -5,7 +5,9 @@ mkdocs neither rewrites nor checks their links):
   sits, in ``notebooks/``), becomes the site's URL of that page; a link to a page that does
   not exist stops the build, as mkdocs' own strict checks do for the Markdown pages;
 * the MathJax loader nbconvert's template adds (an empty ``src`` here) is dropped: the
-  site's KaTeX (``javascripts/katex.js``) renders the notebooks' formulas, offline.
+  site's KaTeX (``javascripts/katex.js``) renders the notebooks' formulas, offline; so is
+  its Mermaid loader, which would import from a CDN (the notebooks draw no diagrams);
+  a page that still names a ``https://`` script after that stops the build.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import re
 from mkdocs.exceptions import PluginError
 
 LINK = re.compile(r'href="\.\./docs/([^"#]+\.md)(#[^"]*)?"')
-MATHJAX = re.compile(
-    r'<script src="">\s*</script>\s*<!-- MathJax configuration -->\s*'
-    r'<script type="text/x-mathjax-config">.*?</script>',
-    re.S,
-)
+MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid.*?</script>', re.S)
+REMOTE = re.compile(r"""(?:src=|import\()["']https?://""")
 
 
 def on_page_content(html, page, config, files):
@@ -35,4 +35,8 @@ def on_page_content(html, page, config, files):
         here = posixpath.dirname(page.url.rstrip("/") + "/x")
         return f'href="{posixpath.relpath(target.url or ".", here)}/{match.group(2) or ""}"'
 
-    return MATHJAX.sub("", LINK.sub(site_url, html))
+    html = MERMAID.sub("", MATHJAX.sub("", LINK.sub(site_url, html)))
+    if REMOTE.search(html):
+        raise PluginError(f"{page.file.src_uri}: the page loads a script from the "
+                          "network; the site must work offline")  # fmt: skip
+    return html
