@@ -134,8 +134,11 @@ for (cell, stage), values in norms.items():
 # h^2)$ factors, and for the gated cells products of gates near $1/2$ (the GRU's direct path
 # $dh_{t-1} \leftarrow z \odot dh_t$ starts with $z \approx 1/2$: the smallest of the three).
 # Training is what separates them: the gated cells learn to keep their path open, and the
-# early steps — where the first marked value sits — receive gradient again; the tanh RNN's
-# ratio only falls, and it stays near the 1/6 line. (The measured runs at $T = 200$,
+# early steps — where the first marked value sits — receive gradient again (a ratio of
+# order 0.1–1); the tanh RNN, whose error stays near the 1/6 line, ends with less gradient
+# reaching its first step than either gated cell. (Its exact ratio varies from one run to
+# another — XLA's compile options alone moved it between 2e-5 and 7e-2 here: training a
+# tanh RNN over 40 steps is that sensitive.) (The measured runs at $T = 200$,
 # where the tanh RNN never leaves the 1/6 line, are in
 # [recurrent networks](../docs/recurrent.md#results).)
 
@@ -143,4 +146,4 @@ for (cell, stage), values in norms.items():
 assert all(norms[cell, "initial"][0] < norms[cell, "initial"][-1] for cell in CELLS)
 assert max(runs["lstm"]["mse"], runs["gru"]["mse"]) < 0.05 < 0.1 < runs["rnn"]["mse"]
 ratio = {cell: norms[cell, "trained"][0] / norms[cell, "trained"][-1] for cell in CELLS}
-assert ratio["rnn"] < 1e-2 < min(ratio["lstm"], ratio["gru"])
+assert ratio["rnn"] < min(ratio["lstm"], ratio["gru"]) and min(ratio["lstm"], ratio["gru"]) > 0.1
