@@ -96,13 +96,13 @@ for depth in DEPTHS:
         variables = model.init(jax.random.PRNGKey(0))
         init_opt_state, step = model.make_step("hand", optax.sgd(0.05, 0.9))
         epoch = train.make_epoch(step, m, 64, example_axis=0)
-        evaluate = jax.jit(lambda v, model=model: models.metrics(model, v, X, Y))
+        evaluate = jax.jit(lambda v, X, Y, model=model: models.metrics(model, v, X, Y))
         opt_state, key, curve = init_opt_state(variables), jax.random.PRNGKey(0), []
         for e in range(EPOCHS):
             variables, opt_state, _ = epoch(
                 variables, opt_state, train.epoch_order(key, e, m), X_rows, Y_rows
             )
-            curve.append(1 - float(evaluate(variables)["accuracy"]))
+            curve.append(1 - float(evaluate(variables, X, Y)["accuracy"]))
         errors["resnet" if shortcuts else "plain", depth] = curve
         print(
             f"{'resnet' if shortcuts else 'plain'}{depth}: training error per epoch",
