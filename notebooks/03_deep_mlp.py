@@ -34,15 +34,20 @@
 import json
 import os
 import tempfile
+import warnings
 
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from tqdm import TqdmWarning
 
 import jaxnn
 from jaxnn import data, gradcheck, mlp
 
+# train_and_evaluate(progress=False) draws no bar, but tqdm.auto warns in a notebook without
+# ipywidgets when it is imported
+warnings.simplefilter("ignore", TqdmWarning)
 print("jaxnn from", jaxnn.__file__)
 
 # %% [markdown]
