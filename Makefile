@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 
-.PHONY: demo test test-tier2 lint lock docs bench bench-gpu experiments check-versions clean
+.PHONY: demo test test-tier2 notebooks lint lock docs bench bench-gpu experiments check-versions clean
 
 EXPERIMENTS := logistic_regression vectorization per_example_grads planar_shallow \
 	two_layer_random activations initialization regularization linear_regression \
@@ -33,17 +33,28 @@ test: $(STAMP)
 
 # The slower tier: whole runs of every registered model (resume = uninterrupted, config.json
 # rebuilds the model) and its gradient check (both precisions, two seeds, a planted bug);
-# its tests spread over the workers one by one. TIER2="-k resumed" selects the runs alone
-# (what .ci/run runs after make test: 26 models, 7 min 22 s on 2 idle AVX-512 cores); the gradient
-# checks of the 56- and 110-layer nets take minutes each (docs/guarantees.md).
+# its tests spread over the workers one by one; and the notebooks of tests/test_notebooks.py
+# (all of them; those marked tier 2, ids ending in -tier2, only here). TIER2="-k resumed"
+# selects the runs alone (26 models, 7 min 22 s on 2 idle AVX-512 cores), and .ci/run runs
+# TIER2="-k 'resumed or tier2'" after make test: the runs and the slower notebooks; the
+# gradient checks of the 56- and 110-layer nets take minutes each (docs/guarantees.md).
 TIER2 ?=
 test-tier2: $(STAMP)
-	JAXNN_TIER2=1 $(BIN)/python -m pytest --dist load tests/test_conformance_runs.py $(TIER2); rc=$$?; \
+	JAXNN_TIER2=1 $(BIN)/python -m pytest --dist load tests/test_conformance_runs.py \
+		tests/test_notebooks.py $(TIER2); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts
-	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts
+	$(BIN)/ruff check jaxnn tests experiments bench docs/scripts notebooks
+	$(BIN)/ruff format --check jaxnn tests experiments bench docs/scripts notebooks
+
+# The notebooks (notebooks/*.py, jupytext percent format) in JupyterLab with this project's
+# environment: the lab extra (not in the lock) on top of the locked set, this checkout's
+# jaxnn on the kernel's path. jupytext opens each .py as a notebook and pairs it with an
+# .ipynb beside it (git-ignored: outputs are never committed; the .py is what is kept).
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	PYTHONPATH=$(CURDIR) $(BIN)/jupyter lab notebooks
 
 # KaTeX ships with the site (formulas render offline): its dist files from the npm registry's
 # katex package, copied into docs/ (git-ignored) once per version.

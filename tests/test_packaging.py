@@ -14,8 +14,10 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-HARDWARE_EXTRAS = {"bench", "cuda12"}  # installed on top of the lock, not in it
-LOCKED_EXTRAS = sorted(set(PROJECT["optional-dependencies"]) - HARDWARE_EXTRAS)
+# installed on top of the lock, not in it: hardware-specific (bench, cuda12) or only for an
+# interactive session (lab: `make notebooks`); the same list as .ci/lock's SKIP_EXTRAS
+UNLOCKED_EXTRAS = {"bench", "cuda12", "lab"}
+LOCKED_EXTRAS = sorted(set(PROJECT["optional-dependencies"]) - UNLOCKED_EXTRAS)
 PYTHONS = [c.rsplit(":: ", 1)[1] for c in PROJECT["classifiers"] if "Python :: 3." in c]
 # The environments the lock promises: Linux and macOS, every supported Python.
 ENVIRONMENTS = [
@@ -78,6 +80,12 @@ def test_the_lock_satisfies_the_declared_ranges(environment):
 def test_the_lock_holds_no_hardware_specific_package():
     names = {canonicalize_name(req.name) for req, _ in _lock()}
     assert not names & {"torch", "jax-cuda12-plugin", "jax-cuda12-pjrt", "nvidia-cublas-cu12"}
+    assert "jupyterlab" not in names  # the lab extra: make notebooks installs it on top
+
+
+def test_the_extras_left_out_of_the_lock_are_the_ones_make_lock_skips():
+    skip = re.search(r'SKIP_EXTRAS=\$\{SKIP_EXTRAS:-"([^"]*)"\}', (ROOT / ".ci/lock").read_text())
+    assert set(skip.group(1).split()) == UNLOCKED_EXTRAS
 
 
 def test_python_support_is_declared_the_same_everywhere():
