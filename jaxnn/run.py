@@ -38,6 +38,7 @@ from jaxnn import (
 )
 from jaxnn.errors import ConfigError, DataError, DivergenceError, JaxnnError, WriteError
 from jaxnn.models import defaults
+from jaxnn.optim import sdlm
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 EVAL_KEY_SALT = 0x6576616C  # "eval": evaluation noise is fold_in(PRNGKey(seed), this), fixed
@@ -319,6 +320,8 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
                                      config.clip_norm, config.beta1)  # fmt: skip
+    if config.optimizer == "sdlm":
+        sdlm.check_model(model)  # the GAN's two costs: refused before any data loads
     init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
         shapes, model, per_epoch, optimizer, init_opt_state,
@@ -654,10 +657,14 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
         saver.save(ckpt_dir, epoch_done, _state(params_done, opt_state_done, epoch_done,
                                                 key_data, epoch_done * plan.per_epoch))  # fmt: skip
 
+    # SDLM: before each pass its curvature is re-estimated (no-op for other optimizers)
+    refresh = sdlm.make_refresh(plan.model, config.grads, config.l2)
     try:
         for epoch in bar:
             t0 = time.perf_counter()
             order = train.epoch_order(key_data, epoch, m)
+            opt_state = refresh(opt_state, params, arrays.X_sub, arrays.Y_sub, order,
+                                train.epoch_key(key_data, epoch))  # fmt: skip
             new_params, new_opt_state, costs = epoch_fn(
                 params, opt_state, order, arrays.X_rows, arrays.Y_rows,
                 train.epoch_key(key_data, epoch), progress=between_chunks,
