@@ -304,24 +304,6 @@ def test_a_planted_error_in_each_second_order_backward_is_caught(layer):
 # ---- against JAX's exact Hessian and Gauss–Newton diagonals ---------------------------------
 
 
-def exact_diagonals(model, params, X, Y):
-    """``(hessian_diag, gauss_newton_diag)`` of the cost by JAX, as pytrees like params. The
-    Gauss–Newton split is at F6's output x (the loss, Eq. 9 on the RBF penalties, is then
-    ``(1/m) Σ_e ‖x_e − w_{D_e}‖²``, whose Hessian in x is ``2/m · I``)."""
-    flat, unravel = jax.flatten_util.ravel_pytree(params)
-    hessian = jnp.diag(jax.hessian(lambda v: model.cost(unravel(v), X, Y))(flat))
-    net = model.net[:-1]  # up to F6's squash
-
-    def features(v):
-        from jaxnn.layers import sequential
-
-        return sequential.forward(net, unravel(v), X)[0]  # (84, m)
-
-    J = jax.jacrev(features)(flat)  # (84, m, n)
-    gauss_newton = 2 / X.shape[0] * jnp.sum(J * J, axis=(0, 1))
-    return unravel(hessian), unravel(gauss_newton)
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_last_layer_equals_exact_gauss_newton_and_the_layers_below_do_not(seed):
     """No cross term reaches F6's own parameters (each weight feeds one unit; the loss's
@@ -333,7 +315,7 @@ def test_last_layer_equals_exact_gauss_newton_and_the_layers_below_do_not(seed):
     params = perturbed(model.init(jax.random.PRNGKey(seed), jnp.float64), seed)
     X, Y = data(seed)
     paper = model.curvature(params, X, Y)
-    hessian, gauss_newton = exact_diagonals(model, params, X, Y)
+    hessian, gauss_newton = sdlm.exact_diagonals(model, params, X, Y)
     for name in ("W", "b"):
         np.testing.assert_allclose(paper["F6"][name], gauss_newton["F6"][name], rtol=1e-10)
     for layer in ("C1", "C3"):
@@ -406,10 +388,10 @@ def test_hutchinson_estimate_approaches_the_exact_hessian_diagonal():
     model = small_model()
     params = perturbed(model.init(jax.random.PRNGKey(0), jnp.float64), 0)
     X, Y = data(0)
-    hessian, _ = exact_diagonals(model, params, X, Y)
+    hessian, _ = sdlm.exact_diagonals(model, params, X, Y)
     exact = jnp.abs(jax.flatten_util.ravel_pytree(hessian)[0])
-    estimate = sdlm.make_curvature(model, "autodiff", probes=400)(params, X, Y,
-                                                                  jax.random.PRNGKey(1))  # fmt: skip
+    curvature = sdlm.make_curvature(model, "autodiff", probes=400)
+    estimate = curvature(params, X, Y, jax.random.PRNGKey(1))
     got = jax.flatten_util.ravel_pytree(estimate)[0]
     error = float(jnp.linalg.norm(got - exact) / jnp.linalg.norm(exact))
     assert error < 0.25, error  # Monte Carlo: ~1/√400 of the off-diagonal mass
@@ -424,7 +406,7 @@ def test_every_registered_model_takes_sdlm_or_is_refused(name):
     players) is refused in one line naming the fix; every other model gets a curvature,
     by hand (every layer has a backward2) or by autodiff. The curvature itself is computed
     for every model by tests/test_conformance_runs.py's tier (slow compiles)."""
-    from tests.test_defaults import small
+    from test_defaults import small
 
     from jaxnn.models import defaults
 
@@ -472,3 +454,32 @@ def test_sdlm_refuses_decay_and_beta1():
     with pytest.raises(ConfigError, match="beta1"):
         train.make_optimizer(0.0005, name="sdlm", beta1=0.9)
 
+
+@pytest.mark.skipif(os.environ.get("JAXNN_TIER2") != "1",
+                    reason="the slower tier: make test-tier2 (JAXNN_TIER2=1)")  # fmt: skip
+@pytest.mark.parametrize("name", models.MODELS)
+def test_every_registered_model_gets_a_finite_non_negative_curvature(name):
+    """The curvature itself, for every model SDLM takes (small sizes, float32): finite,
+    ≥ 0, shaped like what its optimizer updates; one SDLM step keeps the params finite."""
+    from test_defaults import small
+
+    from jaxnn import train
+    from jaxnn.models import defaults
+
+    with jax.enable_x64(False):
+        model = small(name, defaults.for_model(name))
+        if model.make_step is not None and not sdlm._is_stateful(model):
+            return  # refused (test_every_registered_model_takes_sdlm_or_is_refused)
+        params = model.init(jax.random.PRNGKey(0))
+        X, Y = models.example(model, jax.random.PRNGKey(1), 4)
+        init_opt_state, step = train.model_step(model, "hand", sdlm.sdlm(1e-4, 1))
+        state = init_opt_state(params)
+        refresh = sdlm.make_refresh(model, size=4)
+        X_rows, Y_rows = train.device_rows(X, Y, model.example_axis)
+        state = refresh(state, params, X_rows, Y_rows, np.arange(4), jax.random.PRNGKey(2))
+        trained = params["params"] if sdlm._is_stateful(model) else params
+        for h, target in zip(jax.tree.leaves(state.h), jax.tree.leaves(trained), strict=True):
+            assert h.shape == target.shape and bool(jnp.all(jnp.isfinite(h) & (h >= 0)))
+        kw = {"key": jax.random.PRNGKey(3)}
+        params, state, J = step(params, state, X, Y, **kw)
+        assert bool(train.params_finite(params))

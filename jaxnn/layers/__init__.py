@@ -80,7 +80,9 @@ class Layer(NamedTuple):
     # evaluation (deterministic), a key is a training step's (``jaxnn.layers.sequential``)
     stochastic: bool = False
     # the second-order backward (see the module docstring); None: not derived for this layer
-    backward2: Callable[[dict, Any, Array, Array | None, bool], tuple[Array | None, dict]] | None = None
+    backward2: (
+        Callable[[dict, Any, Array, Array | None, bool], tuple[Array | None, dict]] | None
+    ) = None
 
 
 def _no_params(key, in_shape, dtype) -> dict:

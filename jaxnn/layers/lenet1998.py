@@ -123,8 +123,9 @@ def subsample_backward(dZ: Array, cache: SubsampleCache, f: int = 2, need_dA_pre
     return jnp.pad(dA_prev, rest), du, db
 
 
-def subsample_backward2(d2Z: Array, cache: SubsampleCache, f: int = 2,
-                        need_d2A_prev: bool = True) -> tuple[Array | None, Array, Array]:  # fmt: skip
+def subsample_backward2(
+    d2Z: Array, cache: SubsampleCache, f: int = 2, need_d2A_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
     """``(d2A_prev, d2u, d2b)``: second derivatives, diagonal Gauss–Newton (Appendix C).
 
     Unit ``Z[i, h, w, c]`` has f² connections, each of weight ``u_c`` from one input

@@ -122,7 +122,7 @@ def _is_stateful(model) -> bool:
 
 
 def curvature_source(model, grads: str = "hand") -> str:
-    """"hand" (the model's ``curvature``) or "autodiff" (Hutchinson); a ConfigError where
+    """ "hand" (the model's ``curvature``) or "autodiff" (Hutchinson); a ConfigError where
     neither applies (``check_model``)."""
     check_model(model)
     return "hand" if grads == "hand" and model.curvature is not None else "autodiff"
@@ -206,3 +206,34 @@ def make_refresh(model, grads: str = "hand", l2: float = 0.0, size: int = SAMPLE
                                                             s.h, h))  # fmt: skip
 
     return refresh
+
+
+# ---- references by JAX: what the hand-derived approximation is compared with --------------
+
+
+def exact_diagonals(model, params, X, Y, hessian: bool = True):
+    """``(hessian_diag or None, gauss_newton_diag)`` of the cost of a layer-built model ending
+    in LeNet-5's RBF output with Eq. 9, by JAX, as pytrees like params: the exact Hessian's
+    diagonal (``jax.hessian`` of the flattened params: small nets only) and the exact
+    Gauss–Newton diagonal ``Σ_e Jₑᵀ H_L Jₑ`` with the split at F6's output x, where Eq. 9
+    is ``(1/m) Σ_e ‖x_e − w_{D_e}‖²`` and ``H_L = 2/m · I``: ``2/m Σ_{e,j} (∂x_ej/∂θ)²``. Both
+    keep the cross terms the paper's approximation drops; the Hessian also keeps the
+    ``f″ ∂E/∂a`` terms that the Gauss–Newton form drops."""
+    import jax.flatten_util
+
+    from jaxnn.layers import sequential
+
+    if model.output != "rbf" or (model.options or {}).get("loss", "eq9") != "eq9":
+        raise ConfigError("exact_diagonals splits at the RBF output with Eq. 9's cost")
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    net = model.net[:-1]  # up to F6's squash: the RBF layer and Eq. 9 are the loss
+
+    def features(v):
+        return sequential.forward(net, unravel(v), X)[0]
+
+    J = jax.jacrev(features)(flat)  # (84, m, n)
+    gauss_newton = unravel(2 / X.shape[0] * jnp.sum(J * J, axis=(0, 1)))
+    if not hessian:
+        return None, gauss_newton
+    H = jax.hessian(lambda v: model.cost(unravel(v), X, Y))(flat)
+    return unravel(jnp.diag(H)), gauss_newton
