@@ -29,6 +29,7 @@ ADAM = {1: (2.80, 2.65, 2.97), 2: (1.85, 1.89, 2.27), 5: (1.23, 1.23, 1.44),
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    dataset: str = "mnist"
     manual_dir: str = ""
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 20
@@ -43,7 +44,7 @@ def main(config: Config, out_dir: str) -> dict:
         run_dir = os.path.join(out_dir, f"seed{seed}")
         if not os.path.exists(os.path.join(run_dir, "metrics.json")):
             train_config = TrainConfig(
-                dataset="mnist", model="lenet5_1998", manual_dir=config.manual_dir or None,
+                dataset=config.dataset, model="lenet5_1998", manual_dir=config.manual_dir or None,
                 input_shape=(32, 32, 1), optimizer="sdlm", lr=config.lr,
                 batch_size=config.batch_size, epochs=config.epochs, seed=seed, eval_every=1,
             )  # fmt: skip
