@@ -361,6 +361,11 @@ def fit(
     epoch = make_epoch(make_step(cost_and_grads, optimizer, stochastic), m, batch_size or m,
                        example_axis=example_axis)  # fmt: skip
     opt_state = optimizer.init(params)
+    if sdlm.holds_sdlm(opt_state):  # fit knows no model to take the curvature of
+        raise ConfigError(
+            "train.fit does not re-estimate SDLM's curvature between passes: use "
+            "jaxnn.run.train_and_evaluate (or sdlm.make_refresh yourself)"
+        )
     X_rows, Y_rows = device_rows(X, Y, example_axis)
     history = []
     for index in range(epochs):

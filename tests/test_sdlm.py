@@ -470,13 +470,19 @@ def test_the_papers_run_experiment_trains_with_the_hand_derived_curvature(digits
     assert int(state.count if hasattr(state, "count") else state["count"]) == 20  # 200 / 10
 
 
-def test_sdlm_refuses_decay_and_beta1():
-    from jaxnn import train
+def test_sdlm_refuses_decay_and_beta1_and_the_paths_without_its_refresh():
+    from jaxnn import sweep, train
 
     with pytest.raises(ConfigError, match="decay"):
         train.make_optimizer(0.0005, 0.9, 10, "sdlm")
     with pytest.raises(ConfigError, match="beta1"):
         train.make_optimizer(0.0005, name="sdlm", beta1=0.9)
+    with pytest.raises(ConfigError, match="sweep does not re-estimate"):
+        sweep._make_sweep((4, 3, 2), "relu", "softmax", 8, 4, optimizer="sdlm")
+    X, Y = jnp.ones((4, 8)), jax.nn.one_hot(jnp.arange(8) % 2, 2).T
+    params = {"W1": jnp.zeros((2, 4)), "b1": jnp.zeros((2, 1))}
+    with pytest.raises(ConfigError, match="fit does not re-estimate"):
+        train.fit(params, X, Y, lambda p, X, Y: (0.0, p), sdlm.sdlm(), 1)
 
 
 @pytest.mark.skipif(os.environ.get("JAXNN_TIER2") != "1",

@@ -23,8 +23,9 @@ The paper updates after every example (batch 1). Here ``learning_rate`` is η of
 two passes and the later ones keep the paper's ratios to it (0.4, 0.2, 0.1, 0.02), so
 ``learning_rate = 0.0005`` is the paper's schedule; jaxnn's cost is the mean over the
 minibatch, so with batch B the step moves by the mean gradient — B single-example steps of a
-small η move by about B times that: ``learning_rate = B × 0.0005`` is the paper's rate per
-example (``docs/lenet1998_sdlm.md`` says where this was used).
+small η move by about B times that, so ``learning_rate = B × η`` matches a per-example η only
+while the steps are small (at LeNet-5's first pass they are not: ``docs/lenet1998_sdlm.md``).
+``jaxnn sweep`` and ``train.fit`` refuse it: they do not re-estimate the curvature.
 
 ``h_kk`` is the mean over the sample's examples of each example's second derivative (the
 paper's running average over the sample, taken in one batch), computed by
