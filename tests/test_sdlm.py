@@ -405,7 +405,8 @@ def test_every_registered_model_takes_sdlm_or_is_refused(name):
     """The promise over the registry: a model with its own multi-cost step (the GAN's
     players) is refused in one line naming the fix; every other model gets a curvature,
     by hand (every layer has a backward2) or by autodiff. The curvature itself is computed
-    for every model by tests/test_conformance_runs.py's tier (slow compiles)."""
+    for every model by ``test_every_registered_model_gets_a_finite_non_negative_curvature``
+    (the slower tier: its compiles take minutes in all)."""
     from test_defaults import small
 
     from jaxnn.models import defaults
@@ -486,7 +487,7 @@ def test_sdlm_refuses_decay_and_beta1_and_the_paths_without_its_refresh():
 
 
 @pytest.mark.skipif(os.environ.get("JAXNN_TIER2") != "1",
-                    reason="the slower tier: make test-tier2 (JAXNN_TIER2=1)")  # fmt: skip
+                    reason="the slower tier: JAXNN_TIER2=1 pytest tests/test_sdlm.py")  # fmt: skip
 @pytest.mark.parametrize("name", models.MODELS)
 def test_every_registered_model_gets_a_finite_non_negative_curvature(name):
     """The curvature itself, for every model SDLM takes (small sizes, float32): finite,
