@@ -3,6 +3,7 @@ read top to bottom in ``train_epochs``::
 
     for each epoch:
         shuffle the training set                 a key per epoch: a seed reproduces a run
+        prepare the optimizer for the pass       before_pass (SDLM: its curvature)
         for each minibatch:                      epoch_fn: one compiled program (train.make_epoch)
             cost and hand-derived gradients      model.cost_and_grads (train.make_step)
             optimizer step                       optax (train.make_optimizer)
@@ -54,24 +55,30 @@ class Schedule(NamedTuple):
 
 def train_epochs(epoch_fn, evaluate, data, params, opt_state, key_data, start_epoch: int,
                  schedule: Schedule, history: History, checkpoints: Checkpoints,
-                 progress: Progress):  # fmt: skip
+                 progress: Progress, before_pass=None):  # fmt: skip
     """Train the epochs ``start_epoch .. schedule.epochs - 1``; returns ``(params, history)``.
 
     ``epoch_fn(params, opt_state, order, X_rows, Y_rows, key, progress=callback)`` runs one
     epoch's minibatch steps in ``order`` and returns ``(params, opt_state, costs)``;
     ``evaluate(params, X, Y)`` the metrics of one split; ``data`` holds ``X_rows, Y_rows``
     (the training set), ``X_sub, Y_sub`` (a fixed training subset evaluated after epochs)
-    and ``X_test, Y_test``. Ctrl-C, SIGTERM, a divergence or a failed streamed read stop the
-    loop with the finished epochs saved (``--resume`` continues from them); the epoch in
-    progress is dropped. A failed write stops it without a further save."""
+    and ``X_test, Y_test``. ``before_pass(opt_state, params, X_sub, Y_sub, order, key)``, if
+    given, returns the optimizer state the pass starts from (``jaxnn.optim.sdlm.make_refresh``:
+    the curvature re-estimated on examples of the subset, in the pass's order). Ctrl-C,
+    SIGTERM, a divergence or a failed streamed read stop the loop with the finished epochs
+    saved (``--resume`` continues from them); the epoch in progress is dropped. A failed
+    write stops it without a further save."""
     m = data.X_rows.shape[0]
     try:
         for epoch in progress.epochs(start_epoch, schedule.epochs):
             t0 = time.perf_counter()
             order = train.epoch_order(key_data, epoch, m)
+            key = train.epoch_key(key_data, epoch)
+            if before_pass is not None:
+                opt_state = before_pass(opt_state, params, data.X_sub, data.Y_sub, order, key)
             new_params, new_opt_state, costs = epoch_fn(
-                params, opt_state, order, data.X_rows, data.Y_rows,
-                train.epoch_key(key_data, epoch), progress=progress.between_chunks,
+                params, opt_state, order, data.X_rows, data.Y_rows, key,
+                progress=progress.between_chunks,
             )  # fmt: skip
             costs = np.asarray(costs)  # waits for the epoch
             seconds = time.perf_counter() - t0

@@ -37,6 +37,7 @@ from jaxnn import (
 )
 from jaxnn.errors import ConfigError, JaxnnError
 from jaxnn.models import defaults
+from jaxnn.optim import sdlm
 
 EVAL_SUBSET = 10_000  # training examples evaluated after each epoch (all of them at the end)
 EVAL_KEY_SALT = 0x6576616C  # "eval": evaluation noise is fold_in(PRNGKey(seed), this), fixed
@@ -318,6 +319,8 @@ def _plan(config: TrainConfig, shapes: data.Shapes, key_init, mesh) -> _Plan:
     per_epoch = train.steps_per_epoch(shapes.m_train, config.batch_size)
     optimizer = train.make_optimizer(config.lr, config.decay, per_epoch, config.optimizer,
                                      config.clip_norm, config.beta1)  # fmt: skip
+    if config.optimizer == "sdlm":
+        sdlm.check_model(model)  # the GAN's two costs: refused before any data loads
     init_opt_state, step = train.model_step(model, config.grads, optimizer, config.l2)
     return _Plan(
         shapes, model, per_epoch, optimizer, init_opt_state,
@@ -499,9 +502,12 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
                                                 epoch * plan.per_epoch),
     )  # fmt: skip
     bars = loop.Progress(f"{dataset.name} {plan.model.describe}", progress, plan.per_epoch)
+    # the optimizer's own step before each pass: SDLM re-estimates its curvature on the
+    # on-device training subset (unchanged state for every other optimizer)
+    before_pass = sdlm.make_refresh(plan.model, config.grads, config.l2)
     params, history = loop.train_epochs(
         epoch_fn, evaluate, arrays, params, opt_state, key_data, start_epoch, schedule, history,
-        checkpoints, bars,
+        checkpoints, bars, before_pass,
     )  # fmt: skip
     final_train, final_test, plot_paths = _final_evaluation(
         params, history, arrays, evaluate, checkpoints, out_dir

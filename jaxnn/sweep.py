@@ -143,6 +143,9 @@ def _make_sweep(layer_dims, hidden: str, output: str, m: int, batch_size: int, m
 
     if batch_size < 1 or batch_size > m:
         raise ConfigError(f"batch size must be in 1..{m}; got {batch_size}")
+    if optimizer == "sdlm":  # its curvature is re-estimated between passes, outside a program
+        raise ConfigError("jaxnn sweep does not re-estimate SDLM's curvature between passes: "
+                          "train each setting with jaxnn train --optimizer sdlm")  # fmt: skip
     if model is None:
         model = mlp.model((layer_dims[0],), layer_dims[-1], layer_dims, hidden, output)
     unit_rate = train.make_optimizer(1.0, name=optimizer, clip_norm=clip_norm, beta1=beta1)

@@ -27,12 +27,13 @@ import numpy as np
 import optax
 
 from jaxnn.errors import ConfigError
+from jaxnn.optim import sdlm
 
 Array = jax.Array
 CostAndGrads = Callable[[dict, Array, Array], tuple[Array, dict]]
 
 GRADIENTS = ("hand", "autodiff")
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = ("sgd", "momentum", "adam", "sdlm")
 
 
 def make_cost_and_grads(
@@ -66,7 +67,10 @@ def make_optimizer(
     ``decay_rate < 1`` multiplies the rate by it after each epoch (``optax.exponential_decay``
     with a staircase): start large and decay (notes §5). ``clip_norm``: gradients are first
     scaled to a global norm of at most this (``optax.clip_by_global_norm``). ``beta1``: the
-    first-moment coefficient, momentum's μ or Adam's β₁ (default 0.9; GANs use β₁ = 0.5)."""
+    first-moment coefficient, momentum's μ or Adam's β₁ (default 0.9; GANs use β₁ = 0.5).
+    ``sdlm``: LeNet-5's stochastic diagonal Levenberg–Marquardt (``jaxnn.optim.sdlm``), its
+    own per-pass schedule with η = ``learning_rate`` for the first two passes; its curvature
+    is re-estimated before each pass by ``jaxnn.optim.sdlm.make_refresh``."""
     if not (learning_rate > 0) or math.isinf(learning_rate):
         raise ConfigError(f"learning rate must be a finite number > 0; got {learning_rate}")
     if not 0 < decay_rate <= 1:
@@ -75,7 +79,10 @@ def make_optimizer(
         raise ConfigError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     if clip_norm is not None and not (0 < clip_norm < math.inf):
         raise ConfigError(f"gradient clipping norm must be a finite number > 0; got {clip_norm}")
-    if beta1 is not None and (name == "sgd" or not 0 <= beta1 < 1):
+    if name == "sdlm" and decay_rate != 1.0:
+        raise ConfigError("--optimizer sdlm follows the paper's per-pass schedule of η: "
+                          "--decay does not apply")  # fmt: skip
+    if beta1 is not None and (name in ("sgd", "sdlm") or not 0 <= beta1 < 1):
         raise ConfigError(f"beta1 {beta1}: the momentum / Adam β₁ coefficient must be in "
                           "[0, 1), with --optimizer momentum or adam")  # fmt: skip
     b1 = 0.9 if beta1 is None else beta1
@@ -85,7 +92,8 @@ def make_optimizer(
             learning_rate, transition_steps=steps_per_epoch, decay_rate=decay_rate, staircase=True
         )
     optimizer = {"sgd": lambda: optax.sgd(rate), "momentum": lambda: optax.sgd(rate, b1),
-                 "adam": lambda: optax.adam(rate, b1=b1)}[name]()  # fmt: skip
+                 "adam": lambda: optax.adam(rate, b1=b1),
+                 "sdlm": lambda: sdlm.sdlm(learning_rate, steps_per_epoch)}[name]()  # fmt: skip
     if clip_norm is not None:
         return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
     return optimizer
@@ -353,6 +361,11 @@ def fit(
     epoch = make_epoch(make_step(cost_and_grads, optimizer, stochastic), m, batch_size or m,
                        example_axis=example_axis)  # fmt: skip
     opt_state = optimizer.init(params)
+    if sdlm.holds_sdlm(opt_state):  # fit knows no model to take the curvature of
+        raise ConfigError(
+            "train.fit does not re-estimate SDLM's curvature between passes: use "
+            "jaxnn.run.train_and_evaluate (or sdlm.make_refresh yourself)"
+        )
     X_rows, Y_rows = device_rows(X, Y, example_axis)
     history = []
     for index in range(epochs):

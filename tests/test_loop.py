@@ -155,3 +155,26 @@ def test_a_quiet_loop_shows_no_bar(capsys):
     progress.between_chunks(5)
     progress.close()
     assert capsys.readouterr().err == ""
+
+
+def test_before_pass_prepares_each_pass_from_its_order(tmp_path):
+    """The optimizer's preparation (SDLM's curvature) runs once before each pass, on the
+    pass's own order, and the epoch starts from the state it returns."""
+    calls, seen = [], []
+
+    def before_pass(opt_state, params, X_sub, Y_sub, order, key):
+        calls.append(list(np.asarray(order)))
+        return len(calls)
+
+    def epoch_fn(params, opt_state, order, X_rows, Y_rows, key, progress):
+        seen.append((opt_state, list(np.asarray(order))))
+        return params + 1, opt_state, jnp.asarray([1.0])
+
+    loop.train_epochs(
+        epoch_fn, lambda p, X, Y: {"cost": 0.0}, _data(), jnp.asarray(0), 0,
+        np.zeros(2, np.uint32), 0, loop.Schedule(3, 0, 1e9, 0.1),
+        loop.History([], str(tmp_path / "h.jsonl")), _checkpoints(),
+        loop.Progress("test", False, 1), before_pass,
+    )  # fmt: skip
+    assert [state for state, _ in seen] == [1, 2, 3]
+    assert [order for _, order in seen] == calls

@@ -171,7 +171,8 @@ def add_parser(sub) -> None:
                    + per_model.format("softmax"))  # fmt: skip
     p.add_argument("--batch-size", type=int, default=None, help=per_model.format("200")[1:])
     p.add_argument("--lr", type=float, default=None, help=per_model.format("0.1")[1:])
-    p.add_argument("--optimizer", default=None, help="sgd (the notes'), momentum (0.9), adam"
+    p.add_argument("--optimizer", default=None, help="sgd (the notes'), momentum (0.9), adam, "
+                   "sdlm (LeNet-5's diagonal Levenberg–Marquardt, --lr its first η)"
                    + per_model.format("sgd"))  # fmt: skip
     p.add_argument(
         "--clip-norm",

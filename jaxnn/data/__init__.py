@@ -5,6 +5,7 @@
 (``features``). This module only hands the names on."""
 
 from jaxnn.data import features, synthetic
+from jaxnn.data.bundled import load_digits
 from jaxnn.data.catalog import (
     DATASETS,
     DatasetSpec,
@@ -28,6 +29,6 @@ from jaxnn.data.tfds_source import (
 
 __all__ = [
     "DATASETS", "DEBIAN_FOLDERS", "Dataset", "DatasetSpec", "Shapes", "expected_shapes",
-    "features", "image_datasets", "import_libraries", "in_layout", "load", "one_hot",
-    "prepare", "progress_bars", "record_layout", "synthetic", "timed_load", "verify",
+    "features", "image_datasets", "import_libraries", "in_layout", "load", "load_digits",
+    "one_hot", "prepare", "progress_bars", "record_layout", "synthetic", "timed_load", "verify",
 ]  # fmt: skip

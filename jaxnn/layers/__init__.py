@@ -11,6 +11,20 @@ module, as plain functions:
     backward(params, cache, dA, need_dA_prev) -> (dA_prev, dparams)
     macs(in_shape) -> multiply-adds per example          (conv and dense; 0 elsewhere)
     stochastic: forward takes a third argument, the step's key (None: evaluation)
+    backward2(params, cache, d2A, dA, need_d2A_prev) -> (d2A_prev, d2params)
+                                  optional: the *second* derivatives, diagonal Gauss–Newton
+                                  (LeCun et al. 1998, Appendix C), for the stochastic
+                                  diagonal Levenberg–Marquardt optimizer (``jaxnn.optim``)
+
+The second-order backward mirrors the first: ``d2A`` is ``∂²E/∂A²`` at the layer's output
+(one number per unit and example, the Hessian's diagonal), and each layer returns it at its
+input and for its parameters. With the Hessian's off-diagonal terms and the second
+derivatives of the layers' own functions dropped, every rule is the first-order one with its
+factors squared: a linear connection ``z += u·x`` gives ``∂²E/∂u² = x² ∂²E/∂z²`` and
+``∂²E/∂x² = Σ u² ∂²E/∂z²``, an elementwise ``a = g(z)`` gives ``∂²E/∂z² = g′(z)² ∂²E/∂a²``;
+a shared weight sums over its connections. ``dA`` (the first derivative at the output) is
+given only to the network's last layer: the RBF output keeps its own curvature (its
+penalties are the loss's; ``jaxnn.layers.lenet1998.rbf_backward2``); others ignore it.
 
 A layer with *state* (batch norm's running statistics: not learned, not updated by the
 optimizer) adds two functions; ``forward``/``backward`` are then its training mode:
@@ -65,6 +79,10 @@ class Layer(NamedTuple):
     # stochastic layers (dropout): ``forward(params, A_prev, key)``; ``key=None`` is
     # evaluation (deterministic), a key is a training step's (``jaxnn.layers.sequential``)
     stochastic: bool = False
+    # the second-order backward (see the module docstring); None: not derived for this layer
+    backward2: (
+        Callable[[dict, Any, Array, Array | None, bool], tuple[Array | None, dict]] | None
+    ) = None
 
 
 def _no_params(key, in_shape, dtype) -> dict:
@@ -143,10 +161,14 @@ def conv2d(
         n_H, n_W, _ = shape(in_shape)
         return n_H * n_W * n_C * f * f * in_shape[2]
 
+    def backward2(params, cache, d2Z, dA, need_d2A_prev):
+        d2A_prev, d2W, d2b = conv_ops.conv_backward2(d2Z, cache, need_d2A_prev)
+        return d2A_prev, ({"W": d2W, "b": d2b} if bias else {"W": d2W})
+
     pad_text = padding if isinstance(padding, str) else f"pad {padding}"
     pad_text += "" if bias else ", no bias"
     return Layer("conv", f"conv {f}×{f}/{stride} {pad_text}, {n_C}", shape, init_fn, forward,
-                 backward_, macs)  # fmt: skip
+                 backward_, macs, backward2=backward2)  # fmt: skip
 
 
 def in_shape_of(cache: conv_ops.ConvCache) -> tuple[int, int, int]:
@@ -218,7 +240,11 @@ def flatten() -> Layer:
     def backward(params, cache, dA, need_dA_prev):
         return (dense_ops.flatten_backward(dA, cache) if need_dA_prev else None), {}
 
-    return Layer("flatten", "flatten", shape, _no_params, forward, backward, _no_macs)
+    def backward2(params, cache, d2A, dA, need_d2A_prev):  # a reshape: every weight is 1
+        return (dense_ops.flatten_backward(d2A, cache) if need_d2A_prev else None), {}
+
+    return Layer("flatten", "flatten", shape, _no_params, forward, backward, _no_macs,
+                 backward2=backward2)  # fmt: skip
 
 
 def dense(n: int, init: str = "glorot") -> Layer:
@@ -242,10 +268,15 @@ def dense(n: int, init: str = "glorot") -> Layer:
         dA_prev, dW, db = dense_ops.dense_backward(dZ, A_prev, params["W"], need_dA_prev)
         return dA_prev, {"W": dW, "b": db}
 
+    def backward2(params, A_prev, d2Z, dA, need_d2A_prev):
+        d2A_prev, d2W, d2b = dense_ops.dense_backward2(d2Z, A_prev, params["W"], need_d2A_prev)
+        return d2A_prev, {"W": d2W, "b": d2b}
+
     def macs(in_shape):
         return n * in_shape[0]
 
-    return Layer("dense", f"dense {n}", shape, init_fn, forward, backward, macs)
+    return Layer("dense", f"dense {n}", shape, init_fn, forward, backward, macs,
+                 backward2=backward2)  # fmt: skip
 
 
 def activation(name: str) -> Layer:
@@ -262,8 +293,20 @@ def activation(name: str) -> Layer:
     def backward(params, Z, dA, need_dA_prev):
         return (dA * g_prime(Z) if need_dA_prev else None), {}
 
+    def backward2(params, Z, d2A, dA, need_d2A_prev):
+        return (activation_backward2(d2A, Z, g_prime) if need_d2A_prev else None), {}
+
     return Layer("activation", name, lambda in_shape: in_shape, _no_params, forward, backward,
-                 _no_macs)  # fmt: skip
+                 _no_macs, backward2=backward2)  # fmt: skip
+
+
+def activation_backward2(d2A: Array, Z: Array, g_prime) -> Array:
+    """``d2Z = g′(Z)² ⊙ d2A``: the Gauss–Newton form of LeCun et al. (1998, Appendix C),
+    ``∂²E/∂a_i² = f′(a_i)² ∂²E/∂x_i²``. Exactly, ``∂²E/∂z² = g′(z)² ∂²E/∂a² + g″(z) ∂E/∂a``;
+    the second term is dropped (it can be negative, and the estimate must stay ≥ 0 for
+    ``η / (μ + h)`` to be a step size)."""
+    G = g_prime(Z)
+    return G * G * d2A
 
 
 def _norm_shape(in_shape: tuple, kind: str) -> tuple[int, ...]:

@@ -248,6 +248,36 @@ def conv_backward(
     return conv_backward_forms(dZ, cache, need_dA_prev, dW_form, dP_form)
 
 
+def conv_backward2(
+    d2Z: Array, cache: ConvCache, need_d2A_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """``(d2A_prev, d2W, d2b)``: the second derivatives of the cost, backpropagated in the
+    diagonal Gauss–Newton form of LeCun et al. (1998, Appendix C) and LeCun, Bottou, Orr &
+    Müller ("Efficient BackProp", 1998, §9.1).
+
+    Derivation. Each output ``Z[i, h, w, k]`` is a weighted sum over its *connections*
+    ``P[i, h·s + p, w·s + q, c] · W[p, q, c, k]``. Keep only the diagonal of the Hessian
+    (cross terms between two connections, or two units, dropped) and drop the terms with
+    ``∂²Z/∂·²`` (zero here: Z is linear in each input and each weight). Then for one
+    connection of weight ``u`` from input ``x`` to output ``z``:
+
+        ∂²E/∂u² ≈ x² ∂²E/∂z²        ∂²E/∂x² ≈ Σ_{z fed by x} u² ∂²E/∂z²
+
+    and a shared weight's second derivative is the sum over the connections that share it
+    (Appendix C: "the sum over all connections that share the parameter"):
+
+        d2b[k]          = Σ_{i, h, w} d2Z[i, h, w, k]
+        d2W[p, q, c, k] = Σ_{i, h, w} P[i, h·s + p, w·s + q, c]² · d2Z[i, h, w, k]
+        d2P[i, y, x, c] = Σ_{p, q, k : h·s + p = y, w·s + q = x} W[p, q, c, k]² · d2Z[i, h, w, k]
+
+    — the first-order formulas of ``conv_backward`` with ``dZ → d2Z``, ``P → P²`` and
+    ``W → W²``: so it *is* ``conv_backward`` on the squared cache, the padding cropped as
+    there. ``d2Z ≥ 0`` gives ``d2W, d2b, d2A_prev ≥ 0``.
+    """
+    squared = cache._replace(P=cache.P * cache.P, W=cache.W * cache.W)
+    return conv_backward(d2Z, squared, need_d2A_prev)
+
+
 # ----------------------------------------------------------------------------- candidate forms
 # The same three formulas (Z, dW, dP) in several forms. Which one XLA runs fastest depends on
 # the machine and the shape (measured: conv1 dW of LeNet-5 per-offset 7.7 ms vs XLA 4.4 ms vs

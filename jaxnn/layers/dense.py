@@ -42,6 +42,21 @@ def dense_backward(
     return (W.T @ dZ if need_dA_prev else None), dW, db
 
 
+def dense_backward2(
+    d2Z: Array, A_prev: Array, W: Array, need_d2A_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """``(d2A_prev, d2W, d2b) = ((W²)ᵀ d2Z, d2Z (A_prev²)ᵀ, Σ_columns d2Z)``: second
+    derivatives in the diagonal Gauss–Newton form (LeCun et al. 1998, Appendix C, Eqs. for
+    ``∂²E/∂w_ij²`` and ``∂²E/∂x_j²``). ``Z_i = Σ_j W_ij A_j + b_i`` is linear, so with the
+    Hessian's off-diagonal terms dropped
+
+        ∂²E/∂W_ij² = A_j² ∂²E/∂Z_i²,   ∂²E/∂b_i² = ∂²E/∂Z_i²,   ∂²E/∂A_j² ≈ Σ_i W_ij² ∂²E/∂Z_i²
+
+    summed over the examples (columns): ``dense_backward`` with every factor squared
+    (``d2Z`` already carries the cost's 1/m, as ``dZ`` does)."""
+    return dense_backward(d2Z, A_prev * A_prev, W * W, need_d2A_prev)
+
+
 def flatten_forward(A_prev: Array) -> Array:
     """``(m, n_H, n_W, n_C) -> (n_H·n_W·n_C, m)``: one example per column."""
     return A_prev.reshape(A_prev.shape[0], -1).T

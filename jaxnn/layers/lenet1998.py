@@ -30,6 +30,11 @@
 
       ∂y_i/∂x_j = 2 (x_j − w_ij)   ⇒   dX = 2 (X ⊙ Σ_i dY_i − Wᵀ dY)
 
+**Second derivatives** (``*_backward2``; LeCun et al. 1998, Appendix C): the diagonal
+Gauss–Newton approximation the paper's stochastic diagonal Levenberg–Marquardt update uses
+(``jaxnn.optim.sdlm``), each beside its layer's first-order backward, derived in its
+docstring. ``d2`` names ``∂²E/∂·²``, one number per unit (or parameter), never negative.
+
 Shapes as elsewhere: images ``(m, n_H, n_W, n_C)``; the RBF layer reads columns ``(84, m)``
 and outputs the penalties ``Y (C, m)``.
 """
@@ -74,8 +79,11 @@ def normalise_input():
     def backward(params, cache, dA, need_dA_prev):
         return (scale * dA if need_dA_prev else None), {}
 
+    def backward2(params, cache, d2A, dA, need_d2A_prev):  # A linear in X: d2X = scale² d2A
+        return (scale * scale * d2A if need_d2A_prev else None), {}
+
     return Layer("normalise", f"pixels → [{BACKGROUND}, {FOREGROUND}]", lambda s: tuple(s),
-                 _no_params, forward, backward, _no_macs)  # fmt: skip
+                 _no_params, forward, backward, _no_macs, backward2=backward2)  # fmt: skip
 
 
 # ---- trainable subsampling -----------------------------------------------------------------
@@ -115,6 +123,29 @@ def subsample_backward(dZ: Array, cache: SubsampleCache, f: int = 2, need_dA_pre
     return jnp.pad(dA_prev, rest), du, db
 
 
+def subsample_backward2(
+    d2Z: Array, cache: SubsampleCache, f: int = 2, need_d2A_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """``(d2A_prev, d2u, d2b)``: second derivatives, diagonal Gauss–Newton (Appendix C).
+
+    Unit ``Z[i, h, w, c]`` has f² connections, each of weight ``u_c`` from one input
+    ``x = A_prev[i, h·f + p, w·f + q, c]``, and a bias. Per connection ``∂²E/∂u² ≈ x²
+    ∂²E/∂Z²`` and ``∂²E/∂x² ≈ u² ∂²E/∂Z²``; ``u_c`` is shared by every connection of map c,
+    so its second derivative is their sum (the cross terms between the connections dropped,
+    as the paper does — not ``(Σ_window x)²``, which keeping them would give):
+
+        d2u_c = Σ_{i,h,w} d2Z[i,h,w,c] · Σ_{p,q} A_prev[i, h·f + p, w·f + q, c]²
+        d2b_c = Σ_{i,h,w} d2Z[i,h,w,c]
+        d2A_prev[i, h·f + p, w·f + q, c] = u_c² · d2Z[i, h, w, c]   (zero where no window reaches)
+
+    — ``subsample_backward`` with ``S → Σ_window A_prev²`` and ``u → u²``."""
+    A_prev, _, u = cache
+    m, n_H, n_W, n_C = d2Z.shape
+    tiles = A_prev[:, : n_H * f, : n_W * f].reshape(m, n_H, f, n_W, f, n_C)
+    squares = (tiles * tiles).sum(axis=(2, 4))
+    return subsample_backward(d2Z, SubsampleCache(A_prev, squares, u * u), f, need_d2A_prev)
+
+
 def subsample(f: int = 2, init: str = "lecun98"):
     """A ``Layer``: S2/S4's trainable subsampling; params ``u (n_C,)``, ``b (n_C,)``."""
     from jaxnn.layers import Layer, _image
@@ -143,11 +174,15 @@ def subsample(f: int = 2, init: str = "lecun98"):
         dA_prev, du, db = subsample_backward(dZ, cache, f, need_dA_prev)
         return dA_prev, {"u": du, "b": db}
 
+    def backward2(params, cache, d2Z, dA, need_d2A_prev):
+        d2A_prev, d2u, d2b = subsample_backward2(d2Z, cache, f, need_d2A_prev)
+        return d2A_prev, {"u": d2u, "b": d2b}
+
     def macs(in_shape):
         return math.prod(shape(in_shape)) * (f * f)
 
     return Layer("subsample", f"subsample {f}×{f} (u, b per map)", shape, init_fn, forward,
-                 backward, macs)  # fmt: skip
+                 backward, macs, backward2=backward2)  # fmt: skip
 
 
 # ---- partially connected convolution (C3) --------------------------------------------------
@@ -165,6 +200,18 @@ def full_kernel(W: Array, table, n_C_prev: int) -> Array:
     ins, outs = table_indices(table)
     f = W.shape[0]
     return jnp.zeros((f, f, n_C_prev, len(table)), W.dtype).at[:, :, ins, outs].set(W)
+
+
+def partial_conv_backward2(d2Z: Array, cache, table, need_d2A_prev: bool = True
+                           ) -> tuple[Array | None, Array, Array]:  # fmt: skip
+    """``(d2A_prev, d2W, d2b)`` of C3: the ordinary convolution's second-order backward
+    (``conv.conv_backward2``) on the dense kernel, whose unlisted entries are the constant 0
+    — their connections carry ``0² · d2Z``, nothing — then the listed entries gathered:
+    ``d2W = d2W_full[:, :, table_in, table_out]``. Each kernel entry is shared by the
+    connections of every output position; ``conv_backward2`` sums over them."""
+    ins, outs = table_indices(table)
+    d2A_prev, d2W_full, d2b = conv_ops.conv_backward2(d2Z, cache, need_d2A_prev)
+    return d2A_prev, d2W_full[:, :, ins, outs], d2b
 
 
 def partial_conv(f: int, table=TABLE_I, init: str = "lecun98", padding="valid"):
@@ -205,13 +252,17 @@ def partial_conv(f: int, table=TABLE_I, init: str = "lecun98", padding="valid"):
         dA_prev, dW_full, db = conv_ops.conv_backward(dZ, cache, need_dA_prev)
         return dA_prev, {"W": dW_full[:, :, ins, outs], "b": db}
 
+    def backward2(params, cache, d2Z, dA, need_d2A_prev):
+        d2A_prev, d2W, d2b = partial_conv_backward2(d2Z, cache, table, need_d2A_prev)
+        return d2A_prev, {"W": d2W, "b": d2b}
+
     def macs(in_shape):
         n_H, n_W, _ = shape(in_shape)
         return n_H * n_W * f * f * len(ins)
 
     return Layer("conv", f"conv {f}×{f} {n_C}, table ({len(ins)} of "
                  f"{n_C * (ins.max() + 1)} map pairs)", shape, init_fn, forward, backward,
-                 macs)  # fmt: skip
+                 macs, backward2=backward2)  # fmt: skip
 
 
 # ---- Euclidean RBF output ------------------------------------------------------------------
@@ -255,6 +306,26 @@ def rbf_backward(dY: Array, cache: RBFCache, codes: Array) -> Array:
     return 2 * (X * jnp.sum(dY, axis=0, keepdims=True) - codes.T @ dY)
 
 
+def rbf_backward2(d2Y: Array, dY: Array, cache: RBFCache, codes: Array) -> Array:
+    """``d2X``: the second derivatives at the RBF layer's input (F6's output), the paper's
+    boundary condition (Appendix C).
+
+    ``y_i = Σ_j (x_j − w_ij)²`` has ``∂y_i/∂x_j = 2 (x_j − w_ij)`` and ``∂²y_i/∂x_j² = 2``, so
+
+        ∂²E/∂x_j² = Σ_i (∂y_i/∂x_j)² ∂²E/∂y_i² + Σ_i (∂²y_i/∂x_j²) ∂E/∂y_i
+                  ≈ 4 Σ_i (x_j − w_ij)² d2Y_i + 2 Σ_i dY_i
+
+    (cross terms between units dropped, as everywhere). The second term — the RBF's own
+    curvature — is kept, unlike a squashing function's ``f″``: it is never negative here
+    (Eq. 9: ``dY = Y / m ≥ 0``; Eq. 10: ``Σ_i dY_i = (1 − Σ_i p_i) / m > 0``), and for Eq. 9,
+    whose E is linear in the penalties (``d2Y = 0``), it is the whole and exact second
+    derivative ``2 / m`` of the squared distance to the correct code."""
+    diff = cache.X[None, :, :] - codes[:, :, None]
+    return 4 * jnp.sum(d2Y[:, None, :] * diff * diff, axis=0) + 2 * jnp.sum(
+        dY, axis=0, keepdims=True
+    )
+
+
 def rbf(num_classes: int):
     """A ``Layer``: ``num_classes`` Euclidean RBF units with fixed codes (no parameters)."""
     from jaxnn.layers import Layer, _no_params
@@ -276,8 +347,12 @@ def rbf(num_classes: int):
     def backward(params, cache, dY, need_dA_prev):
         return (rbf_backward(dY, cache, codes_like(cache.X)) if need_dA_prev else None), {}
 
+    def backward2(params, cache, d2Y, dY, need_d2A_prev):
+        return (rbf_backward2(d2Y, dY, cache, codes_like(cache.X)) if need_d2A_prev else None), {}
+
     return Layer("rbf", f"RBF {num_classes} (fixed ±1 codes)", shape, _no_params, forward,
-                 backward, lambda in_shape: num_classes * in_shape[0])  # fmt: skip
+                 backward, lambda in_shape: num_classes * in_shape[0],
+                 backward2=backward2)  # fmt: skip
 
 
 # ---- the paper's loss on the RBF penalties -------------------------------------------------
@@ -309,3 +384,14 @@ def rbf_cost_grad(P: Array, Y: Array, j: float | None = None) -> Array:
     if j is None:
         return Y / m
     return (Y - _eq10_posterior(P, j)) / m
+
+
+def rbf_cost_grad2(P: Array, Y: Array, j: float | None = None) -> Array:
+    """``d2P = ∂²E/∂P²``, the diagonal: Eq. 9 is linear in the penalties, so 0; Eq. 10's
+    ``log(e^(−j) + Σ_k e^(−y_k))`` has ``∂²/∂y_i² = p_i − p_i²`` (``p_i`` its posterior,
+    ``_eq10_posterior``; the off-diagonal ``−p_i p_k`` dropped), over m."""
+    m = Y.shape[1]
+    if j is None:
+        return jnp.zeros_like(P)
+    p = _eq10_posterior(P, j)
+    return p * (1 - p) / m

@@ -135,6 +135,28 @@ def backward_to_input(
     return dA, {name: grads[name] for name in params}
 
 
+def has_backward2(layers: Layers) -> bool:
+    """Whether every layer has a second-order backward (``Layer.backward2``)."""
+    return all(layer.backward2 is not None for _, layer in layers)
+
+
+def backward2(layers: Layers, params: dict, caches: list, d2A: Array, dA: Array) -> dict:
+    """The diagonal second derivatives (Gauss–Newton, LeCun et al. 1998, Appendix C) of every
+    parameter from ``d2A`` (``∂²E/∂A²`` at the network's output, the loss's diagonal) and
+    ``dA`` (``∂E/∂A`` there): ``backward``'s walk, each layer's ``backward2`` in reverse.
+    Only the last layer sees ``dA`` (its own curvature, kept where the loss is its output's:
+    the RBF units); every other layer's second derivative is dropped (Gauss–Newton)."""
+    d2grads = {}
+    for index in range(len(layers) - 1, -1, -1):
+        name, layer = layers[index]
+        d2A, d2params = layer.backward2(params.get(name, {}), caches[index], d2A,
+                                        dA if index == len(layers) - 1 else None,
+                                        index > 0)  # fmt: skip
+        if d2params:
+            d2grads[name] = d2params
+    return {name: d2grads[name] for name in params}
+
+
 def summary(layers: Layers, input_shape: tuple) -> list[Row]:
     """Per layer: output shape, parameter count and multiply-adds per example."""
     params = jax.eval_shape(lambda: init(layers, jax.random.PRNGKey(0), input_shape, "float32"))

@@ -32,6 +32,10 @@ are a classifier's):
     example(key, m, dtype) -> (X, Y): random data of this model's form (gradient checks)
     checks(params, X, Y, l2, key) -> [(label, cost_fn, hand_grads)]: what gradcheck compares
         (default: the cost against ``cost_and_grads``)
+    curvature(params, X, Y, l2=0.0) -> d2: the diagonal second derivatives of the cost,
+        backpropagated by hand in the Gauss–Newton form of LeCun et al. (1998, Appendix C),
+        a pytree like params (layer-built models whose every layer has a ``backward2``;
+        ``jaxnn.optim.sdlm`` uses it, and estimates it by autodiff for the others)
 
 ``build(name, input_shape, num_classes, **options)`` makes one; ``MODELS`` lists the names.
 """
@@ -72,6 +76,7 @@ class Model(NamedTuple):
     example: Callable | None = None
     checks: Callable | None = None
     options: dict | None = None  # the builder's options, as config.json records them
+    curvature: Callable | None = None  # hand-derived diagonal second derivatives (see above)
 
     def batch_shape(self, m: int) -> tuple[int, ...]:
         """The shape of X holding m examples in this model's layout."""

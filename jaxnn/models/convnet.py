@@ -170,6 +170,26 @@ def from_layers(
     def autodiff_cost_and_grads(params, X, Y, l2=0.0, key=None):
         return jax.value_and_grad(cost)(params, X, Y, l2, key)
 
+    def curvature(params, X, Y, l2=0.0):
+        """The diagonal second derivatives of J (Gauss–Newton, LeCun et al. 1998, Appendix
+        C): at the output the loss's own diagonal — Eq. 9/10 on the RBF penalties
+        (``lenet1998.rbf_cost_grad2``), ``p (1 − p) / m`` for softmax+CE (the diagonal of
+        ``(diag p − p pᵀ) / m``) and sigmoid+BCE — then every layer's ``backward2`` in
+        reverse; L2 adds ``2λ`` to each weight's (no dropout: the deterministic net)."""
+        J, Z_L, caches = cost_and_caches(params, X, Y, l2, None)
+        if output == "rbf":
+            d2Z_L = lenet1998.rbf_cost_grad2(Z_L, Y, rbf_j)
+            dZ_L = lenet1998.rbf_cost_grad(Z_L, Y, rbf_j)
+        else:
+            A_L = g_output(Z_L)
+            d2Z_L, dZ_L = A_L * (1 - A_L) / Y.shape[1], None
+        d2 = sequential.backward2(net, params, caches, d2Z_L, dZ_L)
+        if not losses.l2_is_zero(l2):
+            d2 = jax.tree_util.tree_map_with_path(
+                lambda path, h: h + 2 * l2 if _is_weight(path) else h, d2
+            )
+        return d2
+
     def metrics(params, X, Y, l2=0.0, key=None):
         """Evaluation: no dropout, whatever key the caller holds."""
         del key
@@ -195,7 +215,8 @@ def from_layers(
                   cost_and_grads, autodiff_cost_and_grads,
                   lambda: sequential.summary(net, input_shape), net, stochastic=stochastic,
                   metrics=metrics if (stochastic or output == "rbf") else None,
-                  checks=checks if stochastic else None, options=options)  # fmt: skip
+                  checks=checks if stochastic else None, options=options,
+                  curvature=curvature if sequential.has_backward2(net) else None)  # fmt: skip
     if not sequential.has_state(net):
         return model
     if stochastic or output == "rbf":

@@ -171,6 +171,7 @@ def adapt(model: Model, data_shape: tuple, resize: bool = False) -> Model:
         cost_and_grads=wrap(model.cost_and_grads),
         autodiff_cost_and_grads=wrap(model.autodiff_cost_and_grads),
         metrics=wrap(model.metrics), checks=wrap(model.checks),
+        curvature=wrap(model.curvature),
         make_step=make_step if model.make_step else None,
         summary=summary if model.summary else None,
         net=(("input", layer), *model.net) if model.net else None,
