@@ -33,14 +33,15 @@ test: $(STAMP)
 
 # The slower tier: whole runs of every registered model (resume = uninterrupted, config.json
 # rebuilds the model) and its gradient check (both precisions, two seeds, a planted bug);
-# its tests spread over the workers one by one; and the notebooks of tests/test_notebooks.py
+# its tests spread over the workers one by one; SDLM's curvature of every registered model
+# (tests/test_sdlm.py); and the notebooks of tests/test_notebooks.py
 # (all of them; those marked tier 2, ids ending in -tier2, only here). TIER2="-k resumed"
 # selects the runs alone (26 models, 7 min 22 s on 2 idle AVX-512 cores), and .ci/run runs
 # TIER2="-k 'resumed or tier2'" after make test: the runs and the slower notebooks; the
 # gradient checks of the 56- and 110-layer nets take minutes each (docs/guarantees.md).
 TIER2 ?=
 test-tier2: $(STAMP)
-	JAXNN_TIER2=1 $(BIN)/python -m pytest --dist load tests/test_conformance_runs.py \
+	JAXNN_TIER2=1 $(BIN)/python -m pytest --dist load tests/test_conformance_runs.py tests/test_sdlm.py \
 		tests/test_notebooks.py $(TIER2); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
