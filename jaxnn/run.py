@@ -65,6 +65,9 @@ class TrainConfig:
     epochs: int = defaults.NOTES["epochs"]
     seed: int = 0
     l2: float = 0.0
+    # hold out the last N training examples and evaluate on them instead of the test set
+    # (data.hold_out; 0: train on all, evaluate on the test set)
+    validation: int = 0
     grads: str = "hand"
     decay: float = 1.0
     init: str | None = None
@@ -100,6 +103,12 @@ class TrainConfig:
         if not (self.checkpoint_secs >= 0) or math.isinf(self.checkpoint_secs):
             raise ConfigError(f"--checkpoint-secs must be a finite number ≥ 0 (0: after "
                               f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
+        if self.validation < 0:
+            raise ConfigError(f"--validation must be ≥ 0 (training examples held out; 0: "
+                              f"none); got {self.validation}")  # fmt: skip
+        if self.validation and self.stream:
+            raise ConfigError("--validation holds out training examples in memory; it does "
+                              "not combine with --stream")  # fmt: skip
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise ConfigError(f"--memory-budget must be > 0 MiB; got {self.memory_budget}")
         if self.stream:
@@ -393,7 +402,7 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
 RESUME_KEYS = ("dataset", "model", "options", "width", "input_shape", "resize", "hidden", "output",
-               "batch_size", "lr",
+               "batch_size", "lr", "validation",
                "optimizer", "clip_norm", "beta1", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
@@ -463,9 +472,10 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
-    streamed = config.dataset in data.DEBIAN_FOLDERS and stream.wanted(
-        config.stream, config.memory_budget, data.DATASETS[config.dataset].shapes
-    )
+    streamed = (config.dataset in data.DEBIAN_FOLDERS and not config.validation
+                and stream.wanted(config.stream, config.memory_budget,
+                                  data.DATASETS[config.dataset].shapes))  # fmt: skip
+    held = evaluated_split(config)
     if streamed:
         plan, dataset, data_seconds, arrays = _open_stream(config, key_init, mesh)
         compiled = None
@@ -499,12 +509,12 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         history, out_dir, ckpt_dir, label, progress,
     )  # fmt: skip
     final_train, final_test, plot_paths = _final_evaluation(
-        params, history, arrays, evaluate, saver, out_dir
+        params, history, arrays, evaluate, saver, out_dir, held
     )
     metrics = {
         "dataset": dataset.name, "model": config.model, "describe": plan.model.describe,
         "layers": _layers(plan), "epochs": config.epochs,
-        **{f"test_{name}": value for name, value in final_test.items()},
+        **{f"{held}_{name}": value for name, value in final_test.items()},
         **{f"train_{name}": value for name, value in final_train.items() if name != "cost"},
         "final_cost": final_train["cost"],
         "train_seconds": sum(row["seconds"] for row in history),
@@ -530,6 +540,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     data.import_loader(config.dataset)  # no imports on two threads at once (see there)
     expected = data.expected_shapes(config.dataset, config.data_dir)
+    if expected is not None and config.validation:
+        expected = data.held_out_shapes(expected, config.validation)
     if (expected is not None and mesh is None and expected.sequence_shape is None
             and config.model in models.LAYOUTS):  # fmt: skip
         try:
@@ -542,6 +554,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
         dataset, data_seconds = data.timed_load(
             config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
         )
+        if config.validation:
+            dataset = data.hold_out(dataset, config.validation)
         shapes = data.Shapes.of(dataset)
         # compiled for float32 data (with JAX's x64 mode on, float64 data compiles for itself)
         x_dtype = jax.dtypes.canonicalize_dtype(dataset.X_train.dtype)
@@ -678,7 +692,8 @@ def _train_epochs(config, plan, epoch_fn, evaluate, arrays: _Arrays, params, opt
             last = epoch + 1 == config.epochs
             if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
                 row.update(_named(evaluate(params, arrays.X_sub, arrays.Y_sub), "train"))
-                row.update(_named(evaluate(params, arrays.X_test, arrays.Y_test), "test"))
+                row.update(_named(evaluate(params, arrays.X_test, arrays.Y_test),
+                                  evaluated_split(config)))  # fmt: skip
                 bar.set_postfix(_progress(row))
             history.append(row)
             if distributed.is_writer():
@@ -732,9 +747,17 @@ class _StepsBar:
         self.bar, self.started = None, time.perf_counter()
 
 
+def evaluated_split(config: TrainConfig) -> str:
+    """The split a run evaluates besides the training set, and the prefix of its metrics:
+    "validation" with ``--validation N`` (``validation_accuracy``: the test set is never
+    evaluated), else "test" (``test_accuracy``)."""
+    return "validation" if config.validation else "test"
+
+
 def _named(metrics: dict, split: str) -> dict:
     """History names: the train subset's cost is ``cost``, every other metric
-    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...)."""
+    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...; with
+    ``--validation``, ``validation_<name>``)."""
     return {(name if (split, name) == ("train", "cost") else f"{split}_{name}"): value
             for name, value in metrics.items()}  # fmt: skip
 
@@ -742,26 +765,28 @@ def _named(metrics: dict, split: str) -> dict:
 def _progress(row: dict) -> dict:
     """The progress bar's postfix: the cost and up to two other metrics, train and test."""
     shown = {"cost": f"{row['cost']:.4f}"}
-    for key in [k for k in row if k.startswith("test_") and k != "test_cost"][:2]:
-        name = key[len("test_") :]
+    held = "validation" if any(k.startswith("validation_") for k in row) else "test"
+    for key in [k for k in row if k.startswith(held + "_") and k != held + "_cost"][:2]:
+        name = key[len(held) + 1 :]
         shown[name[:8]] = f"{row.get('train_' + name, float('nan')):.3f}"
-        shown["test_" + name[:8]] = f"{row[key]:.3f}"
+        shown[held[:3] + "_" + name[:8]] = f"{row[key]:.3f}"
     return shown
 
 
-def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir):
+def _final_evaluation(params, history, arrays: _Arrays, evaluate, saver, out_dir,
+                      held: str = "test"):  # fmt: skip
     """The whole training set once, at the end, while the last checkpoint and the plots are
     written in background threads (XLA and the file writes release the GIL). Returns
     ``(train_metrics, test_metrics, plot_paths)``: the whole training set's, and the test
-    set's as the last epoch evaluated it."""
+    set's (``held``: or the validation split's) as the last epoch evaluated it."""
     plotting = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         plotted = plotting.submit(_plots, list(history), out_dir)
         try:
             final_train = evaluate(params, arrays.X_rows, arrays.Y_rows)
             last = history[-1] if history else {}
-            final_test = {name[len("test_"):]: value for name, value in last.items()
-                          if name.startswith("test_")}  # fmt: skip
+            final_test = {name[len(held) + 1:]: value for name, value in last.items()
+                          if name.startswith(held + "_")}  # fmt: skip
             if not final_test:  # no epoch ran (or a resumed run ended on an unevaluated one)
                 final_test = evaluate(params, arrays.X_test, arrays.Y_test)
         finally:
