@@ -148,7 +148,9 @@ def test_a_planted_shift_bug_is_caught(x64):
         dA = jax.random.normal(jax.random.PRNGKey(seed + 10), X.shape, jnp.float64)
         key = jax.random.PRNGKey(seed + 20)
         A, offsets = shift.shift_forward(X, 2, key)
-        auto = jax.grad(lambda X: jnp.sum(shift.shift_forward(X, 2, key)[0] * dA))(X)
+        auto = jax.grad(lambda X, key, dA: jnp.sum(shift.shift_forward(X, 2, key)[0] * dA))(
+            X, key, dA
+        )
         right = shift.shift_backward(dA, offsets, 2)
         buggy = shift.shift_images(dA, offsets, 2)  # the planted bug: the forward shift again
         assert gradcheck.relative_error(right, auto) <= 1e-12

@@ -351,8 +351,9 @@ def test_validation_evaluates_the_held_out_examples_never_the_test_set(tmp_path,
 
     out, n = tmp_path / "run", 300
     args = ["train", "--dataset", "digits", "--layers", "64,16,10", "--batch-size", "50",
-            "--lr", "0.2", "--epochs", "2", "--validation", str(n), "--quiet", "--out", str(out)]
-    assert cli.main(args) == 0  # fmt: skip
+            "--lr", "0.2", "--epochs", "2", "--validation", str(n), "--quiet", "--out",
+            str(out)]  # fmt: skip
+    assert cli.main(args) == 0
     assert "validation accuracy" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     saved = json.loads((out / "config.json").read_text())
@@ -364,13 +365,16 @@ def test_validation_evaluates_the_held_out_examples_never_the_test_set(tmp_path,
     model, digits = rebuild(saved), data.load("digits")
     m = digits.X_train.shape[1]
 
-    def accuracy(X, labels):
-        return float(np.mean(np.argmax(np.asarray(model.forward(params, X)), 0) == labels))
+    def scores(X, labels):  # the cost (continuous: no coincidence) and the accuracy
+        cost = float(model.cost(params, X, data.one_hot(labels, 10)))
+        return cost, float(np.mean(np.argmax(np.asarray(model.forward(params, X)), 0) == labels))
 
-    held = accuracy(digits.X_train[:, m - n :], digits.labels_train[m - n :])
-    assert abs(metrics["validation_accuracy"] - held) < 1e-6
-    assert abs(metrics["train_accuracy"] - accuracy(digits.X_train[:, : m - n],
-                                                    digits.labels_train[: m - n])) < 1e-6
+    held = scores(digits.X_train[:, m - n :], digits.labels_train[m - n :])
+    trained = scores(digits.X_train[:, : m - n], digits.labels_train[: m - n])
+    assert abs(metrics["validation_cost"] - held[0]) < 1e-5 * held[0]
+    assert abs(metrics["validation_accuracy"] - held[1]) < 1e-6
+    assert abs(metrics["final_cost"] - trained[0]) < 1e-5 * trained[0]
+    assert abs(metrics["train_accuracy"] - trained[1]) < 1e-6
     assert cli.main([*args[:-5], "--validation", "0", "--resume", "--quiet", "--out",
                      str(out)]) == 2  # fmt: skip
     assert "--validation 300 -> 0" in capsys.readouterr().err
