@@ -51,6 +51,9 @@ RULE = (
 @dataclasses.dataclass(frozen=True)
 class Config:
     stage: str = "search"  # search | final
+    dataset: str = "mnist"  # (the tests: a small image set)
+    validation: int = VALIDATION
+    epochs: int = BASE["epochs"]
     manual_dir: str | None = None
     data_dir: str | None = None
 
@@ -64,7 +67,8 @@ def run(name: str, options: dict, seed: int, validation: int, config: Config,
     if os.path.exists(path):
         with open(path) as file:
             return json.load(file)
-    settings = train_config("lenet5", "mnist", **BASE, options=dict(options), seed=seed,
+    settings = train_config("lenet5", config.dataset, **{**BASE, "epochs": config.epochs},
+                            options=dict(options), seed=seed,
                             validation=validation, manual_dir=config.manual_dir,
                             data_dir=config.data_dir, eval_every=0)  # fmt: skip
     return train_and_evaluate(settings, out_dir, progress=False)
@@ -79,7 +83,7 @@ def choose(scores: dict[str, float]) -> str:
 def search(config: Config, out: str) -> dict:
     scores, seconds = {}, {}
     for name, options in CANDIDATES.items():
-        metrics = run(f"search-{name}", options, SEARCH_SEED, VALIDATION, config, out)
+        metrics = run(f"search-{name}", options, SEARCH_SEED, config.validation, config, out)
         scores[name], seconds[name] = metrics["validation_accuracy"], metrics["train_seconds"]
         print(f"{name} {options}: validation accuracy {scores[name]:.4f} "
               f"({metrics['train_seconds']:.0f} s)", flush=True)  # fmt: skip
@@ -118,7 +122,8 @@ def main(config: Config, out_dir: str) -> dict:
     if config.stage not in ("search", "final"):
         raise SystemExit(f"--stage {config.stage!r}: search or final")
     result = search(config, out_dir) if config.stage == "search" else final(config, out_dir)
-    result.update(base=BASE, candidates=CANDIDATES, validation=VALIDATION)
+    result.update(base={**BASE, "epochs": config.epochs}, candidates=CANDIDATES,
+                  validation=config.validation, dataset=config.dataset)  # fmt: skip
     with open(os.path.join(out_dir, f"{config.stage}.json"), "w") as file:
         json.dump(result, file, indent=2)
     return result
