@@ -45,12 +45,15 @@ from jaxnn.errors import DataError, DivergenceError, WriteError
 
 class Schedule(NamedTuple):
     """The settings the loop reads (a ``TrainConfig``'s): how many epochs, when to evaluate
-    and to save, and the learning rate the divergence message names."""
+    and to save, the learning rate the divergence message names, and the name of the split
+    evaluated besides the training subset: "test", or "validation" (``--validation N``: the
+    held-out training examples; the test set is never read)."""
 
     epochs: int
     eval_every: int
     checkpoint_secs: float
     lr: float
+    held: str = "test"
 
 
 def train_epochs(epoch_fn, evaluate, data, params, opt_state, key_data, start_epoch: int,
@@ -94,7 +97,7 @@ def train_epochs(epoch_fn, evaluate, data, params, opt_state, key_data, start_ep
             last = epoch + 1 == schedule.epochs
             if last or (schedule.eval_every and (epoch + 1) % schedule.eval_every == 0):
                 row.update(named(evaluate(params, data.X_sub, data.Y_sub), "train"))
-                row.update(named(evaluate(params, data.X_test, data.Y_test), "test"))
+                row.update(named(evaluate(params, data.X_test, data.Y_test), schedule.held))
                 progress.show(row)
             history.append(row)
             checkpoints.finished(epoch + 1, params, opt_state, last)
@@ -119,7 +122,8 @@ def epoch_stats(epoch_fn) -> dict:
 
 def named(metrics: dict, split: str) -> dict:
     """History names: the train subset's cost is ``cost``, every other metric
-    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...)."""
+    ``train_<name>`` / ``test_<name>`` (``test_cost``, ``train_accuracy``, ...; with
+    ``--validation``, ``validation_<name>``)."""
     return {(name if (split, name) == ("train", "cost") else f"{split}_{name}"): value
             for name, value in metrics.items()}  # fmt: skip
 
@@ -220,12 +224,14 @@ class Progress:
 
 
 def postfix(row: dict) -> dict:
-    """The progress bar's postfix: the cost and up to two other metrics, train and test."""
+    """The progress bar's postfix: the cost and up to two other metrics, train and test (or
+    validation: ``val_``)."""
     shown = {"cost": f"{row['cost']:.4f}"}
-    for key in [k for k in row if k.startswith("test_") and k != "test_cost"][:2]:
-        name = key[len("test_") :]
+    held = "validation" if any(k.startswith("validation_") for k in row) else "test"
+    for key in [k for k in row if k.startswith(held + "_") and k != held + "_cost"][:2]:
+        name = key[len(held) + 1 :]
         shown[name[:8]] = f"{row.get('train_' + name, float('nan')):.3f}"
-        shown["test_" + name[:8]] = f"{row[key]:.3f}"
+        shown[("test_" if held == "test" else "val_") + name[:8]] = f"{row[key]:.3f}"
     return shown
 
 

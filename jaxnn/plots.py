@@ -33,14 +33,17 @@ def _curves(history, series, ylabel, path, log=False) -> str:
 def training_curves(history: list[dict], out_dir: str) -> list[str]:
     """cost.png (train and test cost per epoch, and the mean minibatch cost of each epoch)
     and one NAME.png per other metric the model reports (accuracy.png for classifiers:
-    train and test accuracy; mse.png, bits_per_char.png, ...)."""
-    names = sorted({key[len("test_"):] for row in history for key in row
-                    if key.startswith("test_") and key != "test_cost"})  # fmt: skip
+    train and test accuracy; mse.png, bits_per_char.png, ...); "validation" in place of
+    "test" for a run with ``--validation``."""
+    # the split evaluated besides training: the test set, or a run's --validation split
+    held = "validation" if any(k.startswith("validation_") for r in history for k in r) else "test"
+    names = sorted({key[len(held) + 1:] for row in history for key in row
+                    if key.startswith(held + "_") and key != held + "_cost"})  # fmt: skip
     return [
         _curves(history, [("minibatch_cost_mean", "minibatch mean", "."),
-                          ("cost", "train cost J", "o"), ("test_cost", "test cost", "s")],
+                          ("cost", "train cost J", "o"), (f"{held}_cost", f"{held} cost", "s")],
                 "cost", os.path.join(out_dir, "cost.png"), log=True),
-        *(_curves(history, [(f"train_{name}", "train", "o"), (f"test_{name}", "test", "s")],
+        *(_curves(history, [(f"train_{name}", "train", "o"), (f"{held}_{name}", held, "s")],
                   name.replace("_", " "), os.path.join(out_dir, f"{name}.png"))
           for name in names),
     ]  # fmt: skip

@@ -65,6 +65,9 @@ class TrainConfig:
     epochs: int = defaults.NOTES["epochs"]
     seed: int = 0
     l2: float = 0.0
+    # hold out the last N training examples and evaluate on them instead of the test set
+    # (data.hold_out; 0: train on all, evaluate on the test set)
+    validation: int = 0
     grads: str = "hand"
     decay: float = 1.0
     init: str | None = None
@@ -100,6 +103,12 @@ class TrainConfig:
         if not (self.checkpoint_secs >= 0) or math.isinf(self.checkpoint_secs):
             raise ConfigError(f"--checkpoint-secs must be a finite number ≥ 0 (0: after "
                               f"every epoch); got {self.checkpoint_secs}")  # fmt: skip
+        if self.validation < 0:
+            raise ConfigError(f"--validation must be ≥ 0 (training examples held out; 0: "
+                              f"none); got {self.validation}")  # fmt: skip
+        if self.validation and self.stream:
+            raise ConfigError("--validation holds out training examples in memory; it does "
+                              "not combine with --stream")  # fmt: skip
         if self.memory_budget is not None and not self.memory_budget > 0:
             raise ConfigError(f"--memory-budget must be > 0 MiB; got {self.memory_budget}")
         if self.stream:
@@ -395,7 +404,7 @@ def _prepare_out_dir(out_dir: str, resume: bool) -> str:
 
 # settings a resumed run must share with the run it continues (--epochs may grow)
 RESUME_KEYS = ("dataset", "model", "options", "width", "input_shape", "resize", "hidden", "output",
-               "batch_size", "lr",
+               "batch_size", "lr", "validation",
                "optimizer", "clip_norm", "beta1", "seed", "l2", "grads", "decay", "init",
                "devices")  # fmt: skip
 
@@ -465,9 +474,10 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
     mesh = train.data_mesh(config.devices) if config.devices > 1 else None
     key_init, key_data = jax.random.split(jax.random.PRNGKey(config.seed))
     key_eval = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_KEY_SALT)
-    streamed = config.dataset in data.DEBIAN_FOLDERS and stream.wanted(
-        config.stream, config.memory_budget, data.DATASETS[config.dataset].shapes
-    )
+    streamed = (config.dataset in data.DEBIAN_FOLDERS and not config.validation
+                and stream.wanted(config.stream, config.memory_budget,
+                                  data.DATASETS[config.dataset].shapes))  # fmt: skip
+    held = evaluated_split(config)
     if streamed:
         plan, dataset, data_seconds, arrays = _open_stream(config, key_init, mesh)
         compiled = None
@@ -495,7 +505,8 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         return {name: float(value) for name, value in
                 compiled_for_rows(params, X, Y, key_eval).items()}  # fmt: skip
 
-    schedule = loop.Schedule(config.epochs, config.eval_every, config.checkpoint_secs, config.lr)
+    schedule = loop.Schedule(config.epochs, config.eval_every, config.checkpoint_secs, config.lr,
+                             held)  # fmt: skip
     checkpoints = loop.Checkpoints(
         ckpt_dir, start_epoch, config.checkpoint_secs,
         lambda epoch, params, opt_state: _state(params, opt_state, epoch, key_data,
@@ -510,12 +521,12 @@ def _train_and_evaluate(config: TrainConfig, out_dir: str, resume: bool, progres
         checkpoints, bars, before_pass,
     )  # fmt: skip
     final_train, final_test, plot_paths = _final_evaluation(
-        params, history, arrays, evaluate, checkpoints, out_dir
+        params, history, arrays, evaluate, checkpoints, out_dir, held
     )
     metrics = {
         "dataset": dataset.name, "model": config.model, "describe": plan.model.describe,
         "layers": _layers(plan), "epochs": config.epochs,
-        **{f"test_{name}": value for name, value in final_test.items()},
+        **{f"{held}_{name}": value for name, value in final_test.items()},
         **{f"train_{name}": value for name, value in final_train.items() if name != "cost"},
         "final_cost": final_train["cost"],
         "train_seconds": sum(row["seconds"] for row in history),
@@ -541,6 +552,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
     compiling = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     data.import_libraries(config.dataset)  # no imports on two threads at once (see there)
     expected = data.expected_shapes(config.dataset, config.data_dir)
+    if expected is not None and config.validation:
+        expected = data.held_out_shapes(expected, config.validation)
     if (expected is not None and mesh is None and expected.sequence_shape is None
             and config.model in models.LAYOUTS):  # fmt: skip
         try:
@@ -553,6 +566,8 @@ def _load_while_compiling(config: TrainConfig, key_init, mesh):
         dataset, data_seconds = data.timed_load(
             config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir
         )
+        if config.validation:
+            dataset = data.hold_out(dataset, config.validation)
         shapes = data.Shapes.of(dataset)
         # compiled for float32 data (with JAX's x64 mode on, float64 data compiles for itself)
         x_dtype = jax.dtypes.canonicalize_dtype(dataset.X_train.dtype)
@@ -623,19 +638,27 @@ def _start_or_resume(config, plan: _Plan, out_dir, ckpt_dir, resume, key_data, m
     return start_epoch, params, opt_state, key_data, history
 
 
-def _final_evaluation(params, history, arrays: _Arrays, evaluate, checkpoints, out_dir):
+def evaluated_split(config: TrainConfig) -> str:
+    """The split a run evaluates besides the training set, and the prefix of its metrics:
+    "validation" with ``--validation N`` (``validation_accuracy``: the test set is never
+    evaluated), else "test" (``test_accuracy``)."""
+    return "validation" if config.validation else "test"
+
+
+def _final_evaluation(params, history, arrays: _Arrays, evaluate, checkpoints, out_dir,
+                      held: str = "test"):  # fmt: skip
     """The whole training set once, at the end, while the last checkpoint and the plots are
     written in background threads (XLA and the file writes release the GIL). Returns
     ``(train_metrics, test_metrics, plot_paths)``: the whole training set's, and the test
-    set's as the last epoch evaluated it."""
+    set's (``held``: or the validation split's) as the last epoch evaluated it."""
     plotting = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         plotted = plotting.submit(_plots, list(history), out_dir)
         try:
             final_train = evaluate(params, arrays.X_rows, arrays.Y_rows)
             last = history[-1] if history else {}
-            final_test = {name[len("test_"):]: value for name, value in last.items()
-                          if name.startswith("test_")}  # fmt: skip
+            final_test = {name[len(held) + 1:]: value for name, value in last.items()
+                          if name.startswith(held + "_")}  # fmt: skip
             if not final_test:  # no epoch ran (or a resumed run ended on an unevaluated one)
                 final_test = evaluate(params, arrays.X_test, arrays.Y_test)
         finally:

@@ -3,6 +3,7 @@ finite differences, the one training path, and clear errors."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -93,6 +94,33 @@ def test_gradcheck_three_ways(name, shape):
     report = gradcheck.check_model(name, hidden="tanh", l2=0.01, m=2, max_per_leaf=6,
                                    input_shape=shape)  # fmt: skip
     assert report.ok, report.format()
+
+
+def test_lenet5_with_shifts_and_dropout_hand_equals_autodiff_and_evaluates_without_them(x64):
+    """``--option shift=2 --option dropout=0.25``: the hand gradient of the cost with one
+    key's offsets and masks equals jax.grad's (float64; central differences: the layers'
+    own tests and ``jaxnn gradcheck --model lenet5 --option shift=2``); the key changes the
+    cost (the noise is there in training) and evaluation ignores it."""
+    model = models.build("lenet5", (12, 12, 1), 10, shift=2, dropout=0.25)
+    assert model.stochastic and [name for name, _ in model.net][:2] == ["shift", "conv1"]
+    params = model.init(jax.random.PRNGKey(0), jnp.float64)
+    X, Y = models.example(model, jax.random.PRNGKey(1), 4, jnp.float64)
+
+    @jax.jit
+    def both(params, key):
+        hand = model.cost_and_grads(params, X, Y, 0.01, key=key)[1]
+        return hand, model.autodiff_cost_and_grads(params, X, Y, 0.01, key=key)[1]
+
+    for seed in range(2):
+        hand, auto = both(params, jax.random.PRNGKey(seed))
+        for got, want in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=True):
+            assert gradcheck.relative_error(got, want) <= 1e-10
+    costs = {float(model.cost(params, X, Y, 0.0, key=jax.random.PRNGKey(s))) for s in range(3)}
+    assert len(costs) == 3 and float(model.cost(params, X, Y)) not in costs
+    plain = models.build("lenet5", (12, 12, 1), 10)
+    np.testing.assert_array_equal(model.forward(params, X), plain.forward(params, X))
+    with pytest.raises(ConfigError, match="dropout rate"):
+        models.build("lenet5", (12, 12, 1), 10, dropout=1.0)
 
 
 def test_explicit_backward_network_equals_fast(x64):

@@ -197,3 +197,24 @@ def test_digits_file_equals_sklearn():
     bunch = load_digits()
     np.testing.assert_array_equal(pixels, bunch.data)
     np.testing.assert_array_equal(labels, bunch.target)
+
+
+def test_hold_out_is_the_last_training_examples_and_drops_the_test_set():
+    """--validation N: the first m − N training examples train, the last N are evaluated,
+    the test set is gone; the same split every call; sizes known before loading agree."""
+    from jaxnn.errors import ConfigError
+
+    digits = data.load("digits")
+    m, n = digits.X_train.shape[1], 200
+    held = data.hold_out(digits, n)
+    np.testing.assert_array_equal(held.X_train, digits.X_train[:, : m - n])
+    np.testing.assert_array_equal(held.labels_train, digits.labels_train[: m - n])
+    np.testing.assert_array_equal(held.X_test, digits.X_train[:, m - n :])
+    np.testing.assert_array_equal(held.labels_test, digits.labels_train[m - n :])
+    assert not any(np.array_equal(held.X_test[:, j], digits.X_test[:, 0]) for j in range(n))
+    assert "validation: the last 200 of its 1438" in held.source
+    np.testing.assert_array_equal(data.hold_out(digits, n).X_test, held.X_test)
+    assert data.held_out_shapes(data.Shapes.of(digits), n) == data.Shapes.of(held)
+    for bad in (0, m, m + 1):
+        with pytest.raises(ConfigError, match="--validation"):
+            data.hold_out(digits, bad)

@@ -201,3 +201,24 @@ def test_lenet5_experiment_draws_its_pictures(digits16, tmp_path):
     assert 0 <= metrics["test_accuracy"] <= 1
     for name in ("kernels.png", "feature_maps.png", "cost.png"):
         assert (tmp_path / name).exists()
+
+
+def test_lenet5_recipe_chooses_on_validation_then_reports_the_test_set(digits16, tmp_path):
+    """The search scores every candidate on the held-out split only (no test figure), the
+    rule picks from those scores, and the final runs train on everything and report the
+    test set for each seed; a finished run is read back, not trained again."""
+    module = load("lenet5_recipe")
+    config = module.Config(dataset=digits16, validation=200, epochs=1)
+    found = module.main(config, str(tmp_path))
+    assert set(found["scores"]) == set(module.CANDIDATES)
+    assert found["chosen"] == module.choose(found["scores"])
+    for name in module.CANDIDATES:
+        metrics = json.loads((tmp_path / f"search-{name}" / "metrics.json").read_text())
+        assert "validation_accuracy" in metrics and "test_accuracy" not in metrics
+    final = module.main(module.Config(stage="final", dataset=digits16, validation=200,
+                                      epochs=1), str(tmp_path))  # fmt: skip
+    assert final["chosen"] == found["chosen"] and len(final["test_accuracy"]) == 3
+    saved = json.loads((tmp_path / f"final-{final['chosen']}-seed2" / "config.json").read_text())
+    assert saved["validation"] == 0 and saved["seed"] == 2
+    assert module.choose({"A": 0.990, "B": 0.9905}) == "A"  # within the tie: the simpler
+    assert module.choose({"A": 0.990, "B": 0.9915}) == "B"

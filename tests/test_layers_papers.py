@@ -1,5 +1,5 @@
-"""The papers' layers: dropout, grouped conv, LRN, LeNet-5 1998's subsampling, partial conv and
-RBF output. Each: hand backward vs jax.grad (float64 ≤ 1e-10, float32 ≤ 1e-5) over
+"""The papers' layers: dropout, random shifts, grouped conv, LRN, LeNet-5 1998's subsampling,
+partial conv and RBF output. Each: hand backward vs jax.grad (float64 ≤ 1e-10, float32 ≤ 1e-5) over
 hypothesis-drawn shapes with batch 1 included, and vs central differences."""
 
 import jax
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from jaxnn import compilation_cache, gradcheck
 from jaxnn.errors import ConfigError, ShapeError
-from jaxnn.layers import dropout, grouped_conv, lenet1998, lrn
+from jaxnn.layers import dropout, grouped_conv, lenet1998, lrn, shift
 
-KEY = jax.random.PRNGKey(7)  # dropout's mask in every check: one fixed mask
+KEY = jax.random.PRNGKey(7)  # dropout's mask, the shifts' offsets in every check: fixed
 
 
 def _apply(layer, params, X):
@@ -69,6 +69,7 @@ def _assert_close(layer, in_shape, m, dtype, tol, seed=0):
 def _layers(c, groups):
     return {
         "dropout": (dropout.dropout(0.5), None),
+        "shift": (shift.random_shift(2), None),
         "grouped": (grouped_conv.grouped_conv2d(2 * groups, 3, groups, 1, 1), c * groups),
         "grouped_xla_s2": (grouped_conv.grouped_conv2d(groups, 2, groups, 2, "same"), c * groups),
         "lrn": (lrn.lrn(), None),
@@ -80,7 +81,7 @@ def _layers(c, groups):
 
 shapes = st.tuples(st.integers(1, 3), st.integers(4, 8), st.integers(4, 7), st.integers(1, 6),
                    st.integers(1, 3))  # m, n_H, n_W, n_C, groups  # fmt: skip
-NAMES = ("dropout", "grouped", "grouped_xla_s2", "lrn", "lrn_n3", "subsample", "partial")
+NAMES = ("dropout", "shift", "grouped", "grouped_xla_s2", "lrn", "lrn_n3", "subsample", "partial")
 
 
 @settings(max_examples=3)
@@ -139,6 +140,23 @@ def test_a_planted_bug_is_caught(x64):
         )
 
 
+def test_a_planted_shift_bug_is_caught(x64):
+    """The shift's backward with the forward's offsets (not their opposite) disagrees with
+    jax.grad for every seed, where the derived one agrees to 1e-12."""
+    for seed in range(3):
+        X = jax.random.normal(jax.random.PRNGKey(seed), (4, 7, 6, 2), jnp.float64)
+        dA = jax.random.normal(jax.random.PRNGKey(seed + 10), X.shape, jnp.float64)
+        key = jax.random.PRNGKey(seed + 20)
+        A, offsets = shift.shift_forward(X, 2, key)
+        auto = jax.grad(lambda X, key, dA: jnp.sum(shift.shift_forward(X, 2, key)[0] * dA))(
+            X, key, dA
+        )
+        right = shift.shift_backward(dA, offsets, 2)
+        buggy = shift.shift_images(dA, offsets, 2)  # the planted bug: the forward shift again
+        assert gradcheck.relative_error(right, auto) <= 1e-12
+        assert gradcheck.relative_error(buggy, auto) > 0.1
+
+
 # ---- the layers' own properties -------------------------------------------------------------
 
 
@@ -152,6 +170,32 @@ def test_dropout_is_inverted_and_deterministic_without_a_key():
     np.testing.assert_array_equal(A, dropout.dropout_forward(X, 0.5, jax.random.PRNGKey(0))[0])
     with pytest.raises(ConfigError, match="dropout rate"):
         dropout.dropout(1.0)
+
+
+def test_shift_moves_each_image_by_its_offset_and_is_the_identity_in_evaluation():
+    """One bright pixel per image lands at (y + δy, x + δx); the offsets cover −k..k and no
+    more; no key (evaluation) or k = 0 changes nothing; the same key, the same shifts."""
+    m, k = 400, 2
+    X = np.zeros((m, 9, 9, 1), np.float32)
+    X[:, 4, 4, 0] = 1.0  # the centre: every shift keeps it inside
+    A, offsets = shift.shift_forward(jnp.asarray(X), k, jax.random.PRNGKey(0))
+    A, offsets = np.asarray(A), np.asarray(offsets)
+    assert set(np.unique(offsets)) == set(range(-k, k + 1))
+    for i in range(m):
+        assert A[i, 4 + offsets[i, 0], 4 + offsets[i, 1], 0] == 1.0 and A[i].sum() == 1.0
+    edge = np.zeros((1, 5, 5, 1), np.float32)
+    edge[0, :, 0, 0] = 1.0  # the left column, shifted right by 1: zeros come in at the left
+    moved = np.asarray(shift.shift_images(jnp.asarray(edge), jnp.array([[0, 1]]), 1))
+    np.testing.assert_array_equal(moved[0, :, :, 0], np.roll(edge[0, :, :, 0], 1, axis=1))
+    assert shift.shift_forward(jnp.asarray(X), k, None)[1] is None
+    assert shift.shift_forward(jnp.asarray(X), k, None)[0] is not None
+    np.testing.assert_array_equal(shift.shift_forward(jnp.asarray(X), 0, KEY)[0], X)
+    np.testing.assert_array_equal(
+        A, shift.shift_forward(jnp.asarray(X), k, jax.random.PRNGKey(0))[0]
+    )
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="whole number of pixels"):
+            shift.random_shift(bad)
 
 
 def test_dropout_mask_does_not_depend_on_the_x64_mode():

@@ -340,3 +340,44 @@ def test_resume_with_nothing_to_resume_starts_a_new_run_and_says_so(tmp_path, ca
     notes = [line for line in capsys.readouterr().err.splitlines() if "--resume" in line]
     assert notes == [f"jaxnn train: --resume: {empty} holds no finished epoch yet; starting a "
                      "new run"]  # fmt: skip
+
+
+def test_validation_evaluates_the_held_out_examples_never_the_test_set(tmp_path, capsys):
+    """``jaxnn train --validation N``: every evaluation is of the last N training examples
+    (recomputed here from the saved params), named validation_*, and no test_* figure is
+    written; config.json records N; a resumed run must keep it."""
+    from jaxnn import data
+    from jaxnn.run import rebuild
+
+    out, n = tmp_path / "run", 300
+    args = ["train", "--dataset", "digits", "--layers", "64,16,10", "--batch-size", "50",
+            "--lr", "0.2", "--epochs", "2", "--validation", str(n), "--quiet", "--out",
+            str(out)]  # fmt: skip
+    assert cli.main(args) == 0
+    assert "validation accuracy" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    saved = json.loads((out / "config.json").read_text())
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert saved["validation"] == n and not [k for k in metrics if k.startswith("test_")]
+    assert all("validation_accuracy" in row and "test_accuracy" not in row for row in history)
+    assert (out / "accuracy.png").stat().st_size > 0
+    params = checkpoint.load(str(out / "checkpoints"), 2)["params"]
+    model, digits = rebuild(saved), data.load("digits")
+    m = digits.X_train.shape[1]
+
+    def scores(X, labels):  # the cost (continuous: no coincidence) and the accuracy
+        cost = float(model.cost(params, X, data.one_hot(labels, 10)))
+        return cost, float(np.mean(np.argmax(np.asarray(model.forward(params, X)), 0) == labels))
+
+    held = scores(digits.X_train[:, m - n :], digits.labels_train[m - n :])
+    trained = scores(digits.X_train[:, : m - n], digits.labels_train[: m - n])
+    assert abs(metrics["validation_cost"] - held[0]) < 1e-5 * held[0]
+    assert abs(metrics["validation_accuracy"] - held[1]) < 1e-6
+    assert abs(metrics["final_cost"] - trained[0]) < 1e-5 * trained[0]
+    assert abs(metrics["train_accuracy"] - trained[1]) < 1e-6
+    assert cli.main([*args[:-5], "--validation", "0", "--resume", "--quiet", "--out",
+                     str(out)]) == 2  # fmt: skip
+    assert "--validation 300 -> 0" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--validation"):
+        train_and_evaluate(TrainConfig(**SMALL, epochs=1, validation=-1), str(tmp_path / "b"),
+                           progress=False)  # fmt: skip

@@ -34,7 +34,8 @@ def _config_from_args(args):
         layers=tuple(parse_layers(args.layers)) if args.layers else None,
         options={**parse_options(args.option),
                  **({"conv_backward": args.conv_backward} if args.conv_backward else {})},
-        defaulted=defaulted, seed=args.seed, l2=args.l2, grads=args.grads, decay=args.decay,
+        defaulted=defaulted, seed=args.seed, l2=args.l2, validation=args.validation,
+        grads=args.grads, decay=args.decay,
         init=args.init, data_dir=args.data_dir, manual_dir=args.manual_dir,
         devices=args.devices, eval_every=args.eval_every, checkpoint_secs=args.checkpoint_secs,
         stream=args.stream, memory_budget=args.memory_budget,
@@ -58,13 +59,14 @@ def _saved_config(out_dir: str | None) -> dict | None:
 
 
 def summary_line(metrics: dict, out_dir: str) -> str:
-    scores = [name[len("test_"):] for name in metrics
-              if name.startswith("test_") and name != "test_cost"]  # fmt: skip
+    held = "validation" if "validation_cost" in metrics else "test"  # --validation N
+    scores = [name[len(held) + 1:] for name in metrics
+              if name.startswith(held + "_") and name != held + "_cost"]  # fmt: skip
     shown = ", ".join(
-        f"test {name.replace('_', ' ')} {metrics['test_' + name]:.4f}, train "
+        f"{held} {name.replace('_', ' ')} {metrics[held + '_' + name]:.4f}, train "
         f"{name.replace('_', ' ')} {metrics['train_' + name]:.4f}"
         for name in scores if "train_" + name in metrics
-    ) or f"test cost {metrics['test_cost']:.4f}"  # fmt: skip
+    ) or f"{held} cost {metrics[held + '_cost']:.4f}"  # fmt: skip
     return (
         f"{metrics['dataset']} {metrics['describe']}: {shown}, cost "
         f"{metrics['final_cost']:.4f} after "
@@ -187,6 +189,11 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help=per_model.format("20")[1:])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--l2", type=float, default=0.0, help="λ in J + λ Σ‖W‖²")
+    p.add_argument("--validation", type=int, default=0, metavar="N",
+                   help="hold out the last N training examples (the same N every seed) and "
+                   "evaluate on them instead of the test set, which the run never reads "
+                   "(validation_accuracy in metrics.json): for choosing a recipe; 0: train "
+                   "on all")  # fmt: skip
     p.add_argument("--init", default=None, help="glorot, he, small, zeros, lecun98 (default: "
                    "the model's: glorot; the ResNets' he, LeNet-5 1998's lecun98)")  # fmt: skip
     p.add_argument("--grads", default="hand", help="hand (derived backprop) or autodiff")

@@ -11,6 +11,8 @@ from jaxnn.data.catalog import (
     DatasetSpec,
     Shapes,
     expected_shapes,
+    held_out_shapes,
+    hold_out,
     image_datasets,
     in_layout,
     load,
@@ -29,6 +31,7 @@ from jaxnn.data.tfds_source import (
 
 __all__ = [
     "DATASETS", "DEBIAN_FOLDERS", "Dataset", "DatasetSpec", "Shapes", "expected_shapes",
-    "features", "image_datasets", "import_libraries", "in_layout", "load", "load_digits",
-    "one_hot", "prepare", "progress_bars", "record_layout", "synthetic", "timed_load", "verify",
+    "features", "held_out_shapes", "hold_out", "image_datasets", "import_libraries",
+    "in_layout", "load", "load_digits", "one_hot", "prepare", "progress_bars", "record_layout",
+    "synthetic", "timed_load", "verify",
 ]  # fmt: skip

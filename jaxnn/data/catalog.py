@@ -182,6 +182,42 @@ def load(name: str, data_dir: str | None = None, manual_dir: str | None = None) 
     return DATASETS[name].load(data_dir=data_dir, manual_dir=manual_dir)
 
 
+def hold_out(dataset: Dataset, n: int) -> Dataset:
+    """A validation split carved from the training set: the first ``m_train − n`` training
+    examples train, the **last** ``n`` take the test split's place, and the test set is
+    dropped (a recipe chosen on this split has never seen it).
+
+    Deterministic (no shuffle: the same ``n`` always holds out the same examples, whatever
+    the seed), as ``mnist.pkl.gz`` holds out MNIST's last 10,000 training images as its
+    validation set (``jaxnn.data.sources.mnist_idx.manual_files``).
+    """
+    m = dataset.X_train.shape[1]
+    if not 0 < n < m:
+        raise ConfigError(f"--validation {n}: hold out between 1 and {m - 1} of the {m} "
+                          f"training examples of {dataset.name} (e.g. --validation "
+                          f"{max(1, m // 12)})")  # fmt: skip
+
+    def first(A):
+        return None if A is None else A[..., : m - n]
+
+    def last(A):
+        return None if A is None else A[..., m - n :]
+
+    labels = dataset.labels_train
+    return dataset._replace(
+        X_train=first(dataset.X_train), labels_train=labels[: m - n] if len(labels) else labels,
+        X_test=last(dataset.X_train), labels_test=labels[m - n :] if len(labels) else labels,
+        Y_train=first(dataset.Y_train), Y_test=last(dataset.Y_train),
+        source=f"{dataset.source}; validation: the last {n} of its {m} training examples "
+        "(test set unused)",
+    )  # fmt: skip
+
+
+def held_out_shapes(shapes: Shapes, n: int) -> Shapes:
+    """``shapes`` after ``hold_out(·, n)`` (checked there, on the loaded data)."""
+    return shapes._replace(m_train=shapes.m_train - n, m_test=n)
+
+
 def timed_load(name: str, **kwargs) -> tuple[Dataset, float]:
     start = time.perf_counter()
     dataset = load(name, **kwargs)

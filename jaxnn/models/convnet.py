@@ -17,6 +17,8 @@ scaled-down VGG-16 trains and is gradient-checked in seconds.
 
 * ``lenet5`` — the common modern LeNet-5: conv 5×5 "same" 6 → ReLU → max-pool 2×2 → conv
   5×5 "valid" 16 → ReLU → max-pool 2×2 → 120 → 84 → C; 61,706 parameters at 28×28×1.
+  Options for training it: ``shift`` (random shifts of up to that many pixels before conv1,
+  ``jaxnn.layers.shift``) and ``dropout`` (after FC1's and FC2's ReLU); both off by default.
 * ``alexnet`` — torchvision's single-tower AlexNet (61,100,840 parameters at 224×224×3,
   1000 classes), without its dropout and its adaptive average pool (the identity at
   224×224; at other sizes the first dense layer's fan-in follows the input).
@@ -34,7 +36,7 @@ import numpy as np
 from jaxnn import activations, compilation_cache, layers, losses, validate
 from jaxnn.errors import ConfigError, ShapeError
 from jaxnn.layers import dropout as dropout_layers
-from jaxnn.layers import grouped_conv, lenet1998, lrn, sequential
+from jaxnn.layers import grouped_conv, lenet1998, lrn, sequential, shift
 from jaxnn.models import Model, stateful
 from jaxnn.models.mlp import cost_from_logits
 
@@ -261,6 +263,11 @@ class _Builder:
         name = self._add("conv", layer)
         self.net.append((f"{name}_{self.hidden}", layers.activation(self.hidden)))
 
+    def augment(self, k: int):
+        """Random shifts of up to ``k`` pixels in front of the network (none for k = 0)."""
+        if shift.check_shift(k):
+            self.net.append(("shift", shift.random_shift(k)))
+
     def lrn(self):
         self._add("lrn", lrn.lrn(**lrn.PAPER))
 
@@ -292,15 +299,20 @@ def _builder(name, input_shape, hidden, init, conv_backward, width):
 
 def lenet5(input_shape=DEFAULT_INPUT["lenet5"], num_classes: int = 10, hidden: str = "relu",
            output: str = "softmax", init: str = "glorot", width: float = 1.0,
-           conv_backward: str = "auto") -> Model:  # fmt: skip
-    """The modern LeNet-5 (see the module docstring); 61,706 parameters at 28×28×1, C = 10."""
+           conv_backward: str = "auto", shift: int = 0, dropout: float = 0.0) -> Model:  # fmt: skip
+    """The modern LeNet-5 (see the module docstring); 61,706 parameters at 28×28×1, C = 10.
+    ``shift``: each training image moved by up to that many pixels (``jaxnn.layers.shift``;
+    0: none); ``dropout``: after FC1's and FC2's ReLU (0: none). Neither has parameters,
+    and both are the identity in evaluation."""
+    dropout_layers.check_rate(dropout)
     b = _builder("lenet5", input_shape, hidden, init, conv_backward, width)
+    b.augment(shift)
     b.conv(6, 5, padding="same")
     b.pool(2)
     b.conv(16, 5, padding="valid")
     b.pool(2)
-    b.dense(120)
-    b.dense(84)
+    b.dense(120, dropout=dropout)
+    b.dense(84, dropout=dropout)
     return b.model("lenet5", input_shape, num_classes, output)
 
 
