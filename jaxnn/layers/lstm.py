@@ -103,11 +103,11 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
     Returns ``{"dX", "dh0", "dc0", "dW_x", "dW_h", "db"}`` and, with ``need_dh``, ``"dh"``
     (T, n_h, m), the total ∂J/∂h_t.
 
-    With the gates cached, the scan stacks every ``dz_t`` and the parameter sums are single
-    matmuls after it. ``remat`` caches (``cache["gates"] is None``, needs ``b``) recompute
-    each step's gates from ``x_t`` and ``h_{t-1}`` and add the step's ``dz_t x_tᵀ``,
-    ``dz_t h_{t-1}ᵀ`` into the carry: memory O(n_h·m) per step (H and C) instead of
-    O(14 n_h·m), for a sequential matmul per step more."""
+    Each step adds its ``dz_t x_tᵀ`` and ``dz_t h_{t-1}ᵀ`` into the scan's carry
+    (``accumulate``). With the gates cached the step reads them; ``remat`` caches
+    (``cache["gates"] is None``, needs ``b``) recompute each step's gates from ``x_t`` and
+    ``h_{t-1}``: memory O(n_h·m) per step (H and C) instead of O(14 n_h·m), for a sequential
+    matmul per step more."""
     T = H.shape[0]
     C = cache["C"]
     zeros_h = jnp.zeros_like(h0)
@@ -116,6 +116,15 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
 
     def previous(A, a0, t):
         return jnp.where(t > 0, A[jnp.maximum(t - 1, 0)], a0)
+
+    def accumulate(dz, dc_prev, dh, x_t, h_prev, dW_x, dW_h, db):
+        """One backward step's carry and outputs. The parameter sums accumulate in the carry,
+        each step's ``dz_t x_tᵀ`` and ``dz_t h_{t-1}ᵀ`` a GEMM over the m columns: stacking
+        every ``dz_t`` for one GEMM over all T·m columns after the scan made XLA write the
+        stack and then transpose it (4n_h × T·m twice)."""
+        carry = (W_h.T @ dz, dc_prev, dW_x + dz @ x_t.T, dW_h + dz @ h_prev.T,
+                 db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
+        return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
 
     if cache["gates"] is None:
 
@@ -126,9 +135,7 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
             i, f, o, g = gates(W_x @ X[t] + W_h @ h_prev + b)
             dh = dh_next if dH is None else dh_out + dh_next
             dz, dc_prev = _step_backward(dh, dc_next, C[t], c_prev, i, f, o, g)
-            carry = (W_h.T @ dz, dc_prev, dW_x + dz @ X[t].T, dW_h + dz @ h_prev.T,
-                     db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
-            return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
+            return accumulate(dz, dc_prev, dh, X[t], h_prev, dW_x, dW_h, db)
 
         start = (dh_start, jnp.zeros_like(c0), jnp.zeros_like(W_x), jnp.zeros_like(W_h),
                  jnp.zeros((W_x.shape[0], 1), W_x.dtype))  # fmt: skip
@@ -144,12 +151,7 @@ def lstm_backward(dH: Array | None, X: Array, H: Array, cache: dict, h0: Array, 
         dh = dh_next if dH is None else dh_out + dh_next
         h_prev = previous(H, h0, t)
         dz, dc_prev = _step_backward(dh, dc_next, c, previous(C, c0, t), i, f, o, g)
-        # the parameter sums accumulate in the carry, each step's dz_t x_tᵀ and dz_t h_{t-1}ᵀ
-        # a GEMM over the m columns: stacking every dz_t for one GEMM over all T·m columns
-        # after the scan made XLA write the stack and then transpose it (4n_h × T·m twice)
-        carry = (W_h.T @ dz, dc_prev, dW_x + dz @ X[t].T, dW_h + dz @ h_prev.T,
-                 db + jnp.sum(dz, axis=1, keepdims=True))  # fmt: skip
-        return carry, ((W_x.T @ dz) if need_dX else None, dh if need_dh else None)
+        return accumulate(dz, dc_prev, dh, X[t], h_prev, dW_x, dW_h, db)
 
     start = (dh_start, jnp.zeros_like(c0), jnp.zeros_like(W_x), jnp.zeros_like(W_h),
              jnp.zeros((W_x.shape[0], 1), W_x.dtype))  # fmt: skip
