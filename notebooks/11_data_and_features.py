@@ -123,10 +123,11 @@ assert float(results["standardized"][1][-1]) < float(results["raw"][1][-1]) - 0.
 assert results["standardized"][2] > results["raw"][2]
 
 # %% [markdown]
-# Left: the cost per iteration, each at its best rate. Right: the cost's contours over
-# $(w_1, w_2)$ at $b = 0$, both axes in units of each feature's own scale (the raw $w_1$ times
-# $\sigma_1$, so that the two panels compare): round for standardized features, a narrow valley
-# for raw ones.
+# Left: the cost per iteration, each at its best rate. Right: the cost's contours over the
+# same window of $(w_1, w_2)$ at $b = 0$: on the raw features the cost changes far faster along
+# $w_1$ (the size, in the hundreds) than along $w_2$ — a narrow valley whose floor hugs
+# $w_1 \approx 0$, where one learning rate cannot suit both directions; standardized, both
+# directions have comparable curvature.
 
 # %%
 fig, (ax, ax_raw, ax_std) = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -134,13 +135,13 @@ for name, (alpha, costs, _) in results.items():
     ax.plot(np.asarray(costs), label=f"{name} (α = {alpha:g})")
 ax.set(xlabel="iteration", ylabel="cost J", title="gradient descent, best rate each", yscale="log")
 ax.legend()
-grid = np.linspace(-6, 6, 121)
-panels = {"raw": (ax_raw, X_raw, scaler.std), "standardized": (ax_std, X_std, np.ones(2))}
-for name, (panel, X, scale) in panels.items():
+grid = np.linspace(-3, 3, 121)
+panels = {"raw": (ax_raw, X_raw), "standardized": (ax_std, X_std)}
+for name, (panel, X) in panels.items():
     W1, W2 = np.meshgrid(grid, grid)
-    w = jnp.asarray(np.stack([W1.ravel() / scale[0], W2.ravel() / scale[1]]), jnp.float32)
+    w = jnp.asarray(np.stack([W1.ravel(), W2.ravel()]), jnp.float32)
     J = jax.vmap(lambda w_col, X=X: logistic.cost({"w": w_col[:, None], "b": 0.0}, X, Y_lab))(w.T)
     panel.contour(W1, W2, np.log(np.asarray(J).reshape(W1.shape)), levels=20)
-    panel.set(xlabel="w1 · σ1", ylabel="w2 · σ2", title=f"log J over (w1, w2), {name}")
+    panel.set(xlabel="w1", ylabel="w2", title=f"log J over (w1, w2), {name} features")
 fig.tight_layout()
 plt.show()
