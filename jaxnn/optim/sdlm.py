@@ -189,11 +189,10 @@ def make_refresh(model, grads: str = "hand", l2: float = 0.0, size: int = SAMPLE
     curvature = None
 
     def take(order, X_rows, Y_rows):
-        from jaxnn import train
-
         order = np.asarray(order)
         indices = order[order < X_rows.shape[0]][:size]
-        X = train.to_layout(jnp.take(X_rows, indices, axis=0), model.example_axis)
+        X = jnp.take(X_rows, indices, axis=0)  # rows; the model's layout (train.to_layout):
+        X = X if model.example_axis == 0 else jnp.moveaxis(X, 0, model.example_axis)
         return X, jnp.moveaxis(jnp.take(Y_rows, indices, axis=0), 0, -1)
 
     def refresh(opt_state, params, X_rows, Y_rows, order, key):
