@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import table
 from timing import matmul_rate
 
 from jaxnn import models, provenance, train
@@ -243,6 +244,18 @@ def torch_profile(step, steps: int, top: int) -> dict:
     }
 
 
+def compiled_steps(model, params, X, Y, lr: float) -> dict:
+    """``{grads: (compiled Adam step, its arguments)}`` for the hand-derived and the
+    ``jax.grad`` gradients of ``model`` on the minibatch ``(X, Y)``."""
+    optimizer = optax.adam(lr)
+    programs = {}
+    for grads in ("hand", "autodiff"):
+        step = jax.jit(train.make_step(train.make_cost_and_grads(grads, model=model), optimizer))
+        args = (params, optimizer.init(params), X, Y)
+        programs[grads] = (step.lower(*args).compile(), args)
+    return programs
+
+
 def transformer_case():
     sys.path.insert(0, os.path.dirname(__file__))
     import transformer_bench as tb
@@ -253,12 +266,7 @@ def transformer_case():
     key_x, key_y = jax.random.split(jax.random.PRNGKey(1))
     X = jax.random.randint(key_x, (tb.T, tb.BATCH), 0, tb.VOCAB)
     Y = jax.random.randint(key_y, (tb.T, tb.BATCH), 0, tb.VOCAB)
-    optimizer = optax.adam(tb.LR)
-    programs = {}
-    for grads in ("hand", "autodiff"):
-        step = jax.jit(train.make_step(train.make_cost_and_grads(grads, model=model), optimizer))
-        args = (params, optimizer.init(params), X, Y)
-        programs[grads] = (step.lower(*args).compile(), args)
+    programs = compiled_steps(model, params, X, Y, tb.LR)
     torch_step = None
     try:
         import torch
@@ -289,12 +297,7 @@ def lstm_case():
     key = jax.random.PRNGKey(1)
     X = jax.random.uniform(key, (28, 28, rb.BATCH))  # (T, n_x, m): the step's minibatch
     Y = jax.nn.one_hot(jax.random.randint(key, (rb.BATCH,), 0, 10), 10).T
-    optimizer = optax.adam(rb.LR)
-    programs = {}
-    for grads in ("hand", "autodiff"):
-        step = jax.jit(train.make_step(train.make_cost_and_grads(grads, model=model), optimizer))
-        args = (params, optimizer.init(params), X, Y)
-        programs[grads] = (step.lower(*args).compile(), args)
+    programs = compiled_steps(model, params, X, Y, rb.LR)
     torch_step = None
     try:
         import torch
@@ -358,15 +361,7 @@ def markdown(report: dict, names: list[str], rows_per_program: int = 6) -> str:
 
 
 def update_docs(path: str, text: str) -> bool:
-    with open(path, encoding="utf-8") as file:
-        old = file.read()
-    if START not in old or END not in old:
-        return False
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{text}\n{END}",
-                 old, flags=re.S)  # fmt: skip
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(new)
-    return True
+    return table.update_docs(path, text, START, END)
 
 
 def main() -> dict:

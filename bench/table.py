@@ -130,12 +130,14 @@ def markdown(found: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def update_docs(path: str, table: str) -> bool:
+def update_docs(path: str, table: str, start: str = START, end: str = END) -> bool:
+    """Replace what stands between the markers ``start`` and ``end`` in ``path`` by ``table``;
+    False if the file lacks them."""
     with open(path, encoding="utf-8") as file:
         text = file.read()
-    if START not in text or END not in text:
+    if start not in text or end not in text:
         return False
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{table}\n{END}",
+    new = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}",
                  text, flags=re.S)  # fmt: skip
     with open(path, "w", encoding="utf-8") as file:
         file.write(new)
