@@ -1,6 +1,7 @@
-"""The papers' layers: dropout, random shifts, grouped conv, LRN, LeNet-5 1998's subsampling,
-partial conv and RBF output. Each: hand backward vs jax.grad (float64 ≤ 1e-10, float32 ≤ 1e-5) over
-hypothesis-drawn shapes with batch 1 included, and vs central differences."""
+"""The papers' layers: dropout, random shifts, random affine distortions, grouped conv, LRN,
+LeNet-5 1998's subsampling, partial conv and RBF output. Each: hand backward vs jax.grad
+(float64 ≤ 1e-10, float32 ≤ 1e-5) over hypothesis-drawn shapes with batch 1 included, and vs
+central differences."""
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from jaxnn import compilation_cache, gradcheck
 from jaxnn.errors import ConfigError, ShapeError
-from jaxnn.layers import dropout, grouped_conv, lenet1998, lrn, shift
+from jaxnn.layers import distort, dropout, grouped_conv, lenet1998, lrn, shift
 
 KEY = jax.random.PRNGKey(7)  # dropout's mask, the shifts' offsets in every check: fixed
 
@@ -70,6 +71,7 @@ def _layers(c, groups):
     return {
         "dropout": (dropout.dropout(0.5), None),
         "shift": (shift.random_shift(2), None),
+        "distort": (distort.random_affine(0.3), None),
         "grouped": (grouped_conv.grouped_conv2d(2 * groups, 3, groups, 1, 1), c * groups),
         "grouped_xla_s2": (grouped_conv.grouped_conv2d(groups, 2, groups, 2, "same"), c * groups),
         "lrn": (lrn.lrn(), None),
@@ -81,7 +83,17 @@ def _layers(c, groups):
 
 shapes = st.tuples(st.integers(1, 3), st.integers(4, 8), st.integers(4, 7), st.integers(1, 6),
                    st.integers(1, 3))  # m, n_H, n_W, n_C, groups  # fmt: skip
-NAMES = ("dropout", "shift", "grouped", "grouped_xla_s2", "lrn", "lrn_n3", "subsample", "partial")
+NAMES = (
+    "dropout",
+    "shift",
+    "distort",
+    "grouped",
+    "grouped_xla_s2",
+    "lrn",
+    "lrn_n3",
+    "subsample",
+    "partial",
+)
 
 
 @settings(max_examples=3)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from jaxnn import layers
 from jaxnn.errors import ConfigError
+from jaxnn.layers import distort as distort_layer
 from jaxnn.layers import lenet1998
 from jaxnn.models import Model
 from jaxnn.models.convnet import DEFAULT_INPUT, _builder, from_layers
@@ -32,13 +33,17 @@ LOSSES = ("eq9", "eq10")
 
 def lenet5_1998(input_shape=DEFAULT_INPUT["lenet5_1998"], num_classes: int = 10,
                 hidden: str = "squash", output: str = "rbf", init: str = "lecun98",
-                width: float = 1.0, loss: str = "eq9", j: float = 1.0) -> Model:  # fmt: skip
+                width: float = 1.0, loss: str = "eq9", j: float = 1.0, distort: float = 0.0
+                ) -> Model:  # fmt: skip
     """LeNet-5 of 1998 (module docstring); 60,000 trainable parameters at 32×32×1.
 
     ``hidden``: the squashing function (the paper's ``squash``; others for comparison).
     ``output`` must be "rbf" and ``width`` 1: Table I and the 84-unit codes fix the sizes.
     ``loss``: "eq9" (the paper's Eq. 9) or "eq10" (with the constant ``j`` > 0; the paper
-    gives no value)."""
+    gives no value). ``distort``: the paper's distorted training digits (§III.C), drawn anew
+    for every training image at every step: scaling, squeezing and horizontal shear up to
+    that fraction, translations up to 2 pixels (``jaxnn.layers.distort``); 0, the default,
+    trains on the digits as they are."""
     if output != "rbf":
         raise ConfigError(
             f"lenet5_1998 ends in the paper's RBF units (output 'rbf'); got --output "
@@ -54,6 +59,8 @@ def lenet5_1998(input_shape=DEFAULT_INPUT["lenet5_1998"], num_classes: int = 10,
     b = _builder("lenet5_1998", input_shape, hidden, init, "fast", 1.0)
     if input_shape[2] != 1:
         raise ConfigError(f"lenet5_1998 reads grey images (32×32×1); got {input_shape}")
+    if distort_layer.check_strength(distort):
+        b.net.append(("distort", distort_layer.random_affine(distort)))
     b.net.append(("normalise", lenet1998.normalise_input()))
     b.net.append(("C1", layers.conv2d(6, 5, 1, "valid", init)))
     b.net.append(("C1_squash", layers.activation(hidden)))
@@ -71,4 +78,5 @@ def lenet5_1998(input_shape=DEFAULT_INPUT["lenet5_1998"], num_classes: int = 10,
     b.net.append(("output", lenet1998.rbf(num_classes)))
     return from_layers("lenet5_1998", tuple(b.net), input_shape, "rbf",
                        rbf_j=j if loss == "eq10" else None,
-                       options={"loss": loss, "j": j, "hidden": hidden})  # fmt: skip
+                       options={"loss": loss, "j": j, "hidden": hidden,
+                                "distort": distort})  # fmt: skip
