@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   jaxnn:
+#     tier: 2
+#     why: the VAE's check and its digits run take about 12 s on 2 cores
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:

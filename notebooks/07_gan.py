@@ -1,5 +1,8 @@
 # ---
 # jupyter:
+#   jaxnn:
+#     tier: 2
+#     why: the GAN's two players' checks and run take about 9 s on 2 cores
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
