@@ -189,10 +189,13 @@ def subsample(f: int = 2, init: str = "lecun98"):
 
 
 def table_indices(table) -> tuple[np.ndarray, np.ndarray]:
-    """``(inputs, outputs)``: the (input map, output map) pair of every table entry."""
+    """``(inputs, outputs)``: the (input map, output map) pair of every table entry, int32
+    whatever the x64 mode (numpy's default int64 indices, traced once under
+    ``compat.enable_x64`` and again without it, failed JAX's index normalisation: a float32
+    gradient check of ``lenet5_1998`` with a stochastic layer)."""
     ins = [i for k, row in enumerate(table) for i in row]
     outs = [k for k, row in enumerate(table) for _ in row]
-    return np.asarray(ins), np.asarray(outs)
+    return np.asarray(ins, np.int32), np.asarray(outs, np.int32)
 
 
 def full_kernel(W: Array, table, n_C_prev: int) -> Array:
