@@ -60,6 +60,8 @@ def main(config: Config, out_dir: str) -> dict:
     path = draw(results, config, out_dir)
     if config.figure:
         shutil.copyfile(path, config.figure)
+    if config.distort:
+        draw_distortions(config, out_dir)
     return {f"seed{seed}_test_error_pct": rows[-1]["test_error"]
             for seed, rows in results.items()}  # fmt: skip
 
@@ -92,6 +94,35 @@ def draw(results: dict, config: Config, out_dir: str) -> str:
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     return experiment.save(fig, out_dir, "test_error.png")
+
+
+def draw_distortions(config: Config, out_dir: str, digits: int = 8, copies: int = 4) -> str:
+    """``OUT/distortions.png``: the first training digits (padded to 32×32, as the network
+    reads them) and ``copies`` distortions of each, drawn by the layer the runs train with."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxnn import data
+    from jaxnn.layers import distort
+
+    dataset = data.load(config.dataset, manual_dir=config.manual_dir or None)
+    n_H, n_W, _ = dataset.image_shape
+    top, left = (32 - n_H) // 2, (32 - n_W) // 2  # centred in 32×32, as the runs pad it
+    images = np.pad(dataset.X_train[:, :digits].T.reshape(digits, n_H, n_W, 1),
+                    ((0, 0), (top, 32 - n_H - top), (left, 32 - n_W - left), (0, 0)))  # fmt: skip
+    rows = [images] + [np.asarray(distort.distort_forward(jnp.asarray(images), config.distort,
+                                                          jax.random.PRNGKey(c))[0])
+                       for c in range(copies)]  # fmt: skip
+    fig, axes = experiment.figure(copies + 1, digits, size=(digits, copies + 1.3))
+    for r, row in enumerate(rows):
+        for i in range(digits):
+            axes[r][i].imshow(row[i, :, :, 0], cmap="gray_r", vmin=0, vmax=1)
+            axes[r][i].set_xticks([]), axes[r][i].set_yticks([])
+        axes[r][0].set_ylabel("original" if r == 0 else f"draw {r}", fontsize=8)
+    a, t = config.distort, distort.TRANSLATION
+    fig.suptitle(f"distort={a:g}: scaling, squeezing, shear up to ±{a:g}; shifts up to ±{t:g} px")
+    return experiment.save(fig, out_dir, "distortions.png")
 
 
 if __name__ == "__main__":

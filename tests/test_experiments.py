@@ -203,6 +203,24 @@ def test_lenet5_experiment_draws_its_pictures(digits16, tmp_path):
         assert (tmp_path / name).exists()
 
 
+def test_sdlm_lenet5_trains_reads_back_and_draws_the_distortions(digits16, tmp_path):
+    """The paper's run on small settings: one pass of SDLM with distorted digits, the figure
+    of the error per pass and the picture of the distortions; a finished seed is read back,
+    not trained again."""
+    module = load("sdlm_lenet5")
+    config = module.Config(dataset=digits16, seeds=(0,), epochs=1, batch_size=64, lr=0.0005,
+                           distort=0.15)  # fmt: skip
+    metrics = module.main(config, str(tmp_path))
+    assert 0 <= metrics["seed0_test_error_pct"] <= 100
+    saved = json.loads((tmp_path / "seed0" / "config.json").read_text())
+    assert saved["optimizer"] == "sdlm" and saved["model_options"]["distort"] == 0.15
+    for name in ("test_error.png", "distortions.png"):
+        assert (tmp_path / name).exists()
+    mtime = (tmp_path / "seed0" / "metrics.json").stat().st_mtime
+    assert module.main(config, str(tmp_path)) == metrics
+    assert (tmp_path / "seed0" / "metrics.json").stat().st_mtime == mtime
+
+
 def test_lenet5_recipe_chooses_on_validation_then_reports_the_test_set(digits16, tmp_path):
     """The search scores every candidate on the held-out split only (no test figure), the
     rule picks from those scores, and the final runs train on everything and report the
