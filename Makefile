@@ -113,6 +113,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rnn_bench.py $(if $(MNIST_DIR),--manual-dir $(MNIST_DIR),--dataset fashion_mnist)
 	$(BIN)/python bench/generative_bench.py
 	$(BIN)/python bench/transformer_bench.py --rounds 3 --steps 10
+	$(BIN)/python bench/distort_bench.py  # LeNet-5 (1998)'s distorted digits: cost per epoch
 	$(BIN)/python bench/table.py  # one table of every family, targets met or not (docs/performance.md)
 
 # The convolutional and recurrent benches on a GPU: jax on XLA:GPU (the cuda12 extra) beside

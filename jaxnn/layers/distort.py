@@ -29,19 +29,32 @@ weigh ``ω_n = (1−α)(1−β), (1−α)β, α(1−β), αβ``, and a neighbour
 
     A[i, p, c] = Σ_n ω_n(i, p) · A_prev[i, n(i, p), c]
 
+Each weight is the product of two "hat" weights, ``max(0, 1 − |y_src − j|)`` along y and
+``max(0, 1 − |x_src − j|)`` along x (1 − α at y₀, α at y₀ + 1, 0 at every other row j), and
+``y_src`` depends on the output row only (the shear is horizontal), so the interpolation is
+two small matrix products, no gather: ``R[i, y, j]`` (n_H × n_H) reads every output row from
+the input's rows, then ``C[i, y, x, j]`` (one n_W × n_W matrix per row) reads along x:
+
+    A[i] = C[i] · (R[i] · A_prev[i])          (row by row for C)
+
+A pixel outside the image has no column in R or C: it reads 0 without a test.
+
 **Backward.** A is linear in A_prev: ``∂A[i, p, c]/∂A_prev[i, q, c] = Σ_{n(i,p) = q} ω_n``.
 The transpose sends each output pixel's gradient back to the four pixels it read, weighted
 the same way, and adds where several output pixels read one input pixel:
 
     dA_prev[i, q, c] = Σ_p Σ_{n: n(i,p) = q} ω_n(i, p) · dA[i, p, c]
+                     = (R[i]ᵀ · (C[i]ᵀ dA[i]))[q, c]        (C[i]ᵀ row by row)
 
 **Second order** (the diagonal Gauss–Newton form of Appendix C, ``backward2``): every
-connection's weight squared, the cross terms dropped, summed over the connections into q:
+connection's weight squared, the cross terms dropped, summed over the connections into q —
+a connection's weight is ``R[i, y, j]·C[i, y, x, j′]``, its square ``R²·C²``:
 
     d2A_prev[i, q, c] = Σ_p Σ_{n: n(i,p) = q} ω_n(i, p)² · d2A[i, p, c]
+                      = (R[i]²ᵀ · (C[i]²ᵀ d2A[i]))[q, c]
 
-Shapes: images ``(m, n_H, n_W, n_C)``; the cache holds, per image and output pixel, the four
-neighbours' flat indices ``(m, n_H·n_W, 4)`` int32 and weights (0 for those outside).
+Shapes: images ``(m, n_H, n_W, n_C)``; the cache holds R ``(m, n_H, n_H)`` and C
+``(m, n_H, n_W, n_W)`` (about 33,000 numbers an image at 32×32).
 """
 
 from __future__ import annotations
@@ -59,8 +72,8 @@ TRANSLATION = 2.0  # τ: pixels each way (ours: the paper prints no range)
 
 
 class DistortCache(NamedTuple):
-    index: Array  # (m, n_H·n_W, 4) int32: the neighbours' flat pixel indices
-    weight: Array  # (m, n_H·n_W, 4): ω_n, 0 for a neighbour outside the image
+    rows: Array  # (m, n_H, n_H): R[i, y, j] = max(0, 1 − |y_src(i, y) − j|)
+    cols: Array  # (m, n_H, n_W, n_W): C[i, y, x, j] = max(0, 1 − |x_src(i, y, x) − j|)
 
 
 def check_strength(a) -> float:
@@ -81,50 +94,33 @@ def draw(key: Array, m: int, a: float, translation: float = TRANSLATION) -> Arra
 
 
 def sampling(draws: Array, n_H: int, n_W: int) -> DistortCache:
-    """Every output pixel's four neighbours and weights (module docstring) for each draw."""
+    """The interpolation's two factors (module docstring) for each draw."""
     c_y, c_x = (n_H - 1) / 2, (n_W - 1) / 2
-    y, x = jnp.meshgrid(jnp.arange(n_H, dtype=draws.dtype) - c_y,
-                        jnp.arange(n_W, dtype=draws.dtype) - c_x, indexing="ij")  # fmt: skip
+    y = jnp.arange(n_H, dtype=draws.dtype)[:, None] - c_y  # (n_H, 1)
+    x = jnp.arange(n_W, dtype=draws.dtype)[None, :] - c_x  # (1, n_W)
     s, q, k, t_y, t_x = (draws[:, j, None, None] for j in range(5))
-    y_src = s * y / q + c_y - t_y
-    x_src = s * q * (x + k * y) + c_x - t_x
-    y0, x0 = jnp.floor(y_src), jnp.floor(x_src)
-    alpha, beta = y_src - y0, x_src - x0
-    corners = ((0, 0, (1 - alpha) * (1 - beta)), (0, 1, (1 - alpha) * beta),
-               (1, 0, alpha * (1 - beta)), (1, 1, alpha * beta))  # fmt: skip
-    index, weight = [], []
-    for dy, dx, w in corners:
-        row, col = (y0 + dy).astype(jnp.int32), (x0 + dx).astype(jnp.int32)
-        inside = (row >= 0) & (row < n_H) & (col >= 0) & (col < n_W)
-        index.append(jnp.where(inside, row * n_W + col, 0))
-        weight.append(jnp.where(inside, w, 0))
-    m = draws.shape[0]
-    return DistortCache(jnp.stack(index, -1).reshape(m, n_H * n_W, 4),
-                        jnp.stack(weight, -1).reshape(m, n_H * n_W, 4))  # fmt: skip
+    y_src = (s * y / q + c_y - t_y)[:, :, 0]  # (m, n_H): the same for every x
+    x_src = s * q * (x + k * y) + c_x - t_x  # (m, n_H, n_W)
+
+    def hat(src, n):  # bilinear weights of the n pixels along one axis
+        return jnp.maximum(0, 1 - jnp.abs(src[..., None] - jnp.arange(n, dtype=src.dtype)))
+
+    return DistortCache(hat(y_src, n_H), hat(x_src, n_W))
 
 
 def apply(A_prev: Array, cache: DistortCache) -> Array:
-    """``A[i, p] = Σ_n ω_n A_prev[i, n]``."""
-    m, n_H, n_W, n_C = A_prev.shape
-    flat = A_prev.reshape(m, n_H * n_W, n_C)
-    read = jax.vmap(lambda image, index: image[index])(flat, cache.index)  # (m, P, 4, n_C)
-    A = jnp.sum(cache.weight[..., None].astype(A_prev.dtype) * read, axis=2)
-    return A.reshape(m, n_H, n_W, n_C)
+    """``A[i, y, x] = Σ_j C[i, y, x, j] Σ_j′ R[i, y, j′] A_prev[i, j′, j]``."""
+    rows, cols = (f.astype(A_prev.dtype) for f in cache)
+    T = jnp.einsum("iyj,ijxc->iyxc", rows, A_prev)  # each output row read along y
+    return jnp.einsum("iyxj,iyjc->iyxc", cols, T)  # then along x, row by row
 
 
 def transpose(dA: Array, cache: DistortCache, power: int = 1) -> Array:
-    """``dA_prev[i, q] = Σ_{p, n: n(i,p) = q} ω_nᵖᵒʷᵉʳ dA[i, p]`` (power 1: the backward;
-    2: the second-order backward)."""
-    m, n_H, n_W, n_C = dA.shape
-    flat = dA.reshape(m, n_H * n_W, 1, n_C)
-    sent = (cache.weight.astype(dA.dtype) ** power)[..., None] * flat  # (m, P, 4, n_C)
-
-    def one(values, index):
-        return (
-            jnp.zeros((n_H * n_W, n_C), dA.dtype).at[index.reshape(-1)].add(values.reshape(-1, n_C))
-        )
-
-    return jax.vmap(one)(sent, cache.index).reshape(m, n_H, n_W, n_C)
+    """``dA_prev = Rᵀ (C ⊙ dA)`` with every factor to the ``power`` (1: the backward, 2: the
+    second-order backward: each connection's weight ``R·C`` squared is ``R²·C²``)."""
+    rows, cols = (f.astype(dA.dtype) ** power for f in cache)
+    dT = jnp.einsum("iyxj,iyxc->iyjc", cols, dA)
+    return jnp.einsum("iyj,iyxc->ijxc", rows, dT)
 
 
 def distort_forward(A_prev: Array, a: float, key: Array | None, translation: float = TRANSLATION
