@@ -118,8 +118,12 @@ for name in sys.argv[2:]:
     rows = train.device_rows(*models.example(model, key_data, m), model.example_axis)
     order, epoch_key = train.epoch_order(key_run, 0, m), train.epoch_key(key_run, 0)
 
+    epochs = {}  # one compiled epoch per mesh: the moved start reuses the one-device program
+
     def change(mesh, start):
-        epoch = chunked_epoch.ChunkedEpoch(step, m, batch, mesh, model.example_axis)
+        if id(mesh) not in epochs:
+            epochs[id(mesh)] = chunked_epoch.ChunkedEpoch(step, m, batch, mesh, model.example_axis)
+        epoch = epochs[id(mesh)]
         placed = train.replicate((start, init_opt_state(start)), mesh)
         trained = epoch(*placed, order, *train.replicate(rows, mesh), epoch_key)[0]
         return jax.tree.map(lambda new, old: np.asarray(new, np.float64)
