@@ -188,8 +188,11 @@ def hold_out(dataset: Dataset, n: int) -> Dataset:
     dropped (a recipe chosen on this split has never seen it).
 
     Deterministic (no shuffle: the same ``n`` always holds out the same examples, whatever
-    the seed), as ``mnist.pkl.gz`` holds out MNIST's last 10,000 training images as its
-    validation set (``jaxnn.data.sources.mnist_idx.manual_files``).
+    the seed), as ``mnist.pkl.gz`` holds out the last 10,000 training images of MNIST's files
+    as its validation set (``jaxnn.data.sources.mnist_idx.manual_files``). The examples
+    differ: jaxnn reads a dataset in the order its TFDS build wrote it (MNIST's first
+    training digit is a 4 here, a 5 in the files), so ``n = 10000`` holds out other images
+    than that validation set.
     """
     m = dataset.X_train.shape[1]
     if not 0 < n < m:
