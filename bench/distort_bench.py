@@ -39,10 +39,10 @@ def main() -> None:
     runs = {}
     for name, options in (("plain", {}), ("distort", {"distort": args.distort})):
         model = models.build("lenet5_1998", (32, 32, 1), 10, **options)
-        step = train.make_step(model.cost_and_grads, optimizer, model.stochastic)
+        init_opt_state, step = train.model_step(model, "hand", optimizer)  # the training path's
         epoch = train.make_epoch(step, args.m, args.batch, example_axis=0)
         params = model.init(jax.random.PRNGKey(0))
-        state = (params, optimizer.init(params), *train.device_rows(X, Y, 0))
+        state = (params, init_opt_state(params), *train.device_rows(X, Y, 0))
         order = train.epoch_order(jax.random.PRNGKey(0), 0, args.m)
         key = jax.random.PRNGKey(1)
         jax.block_until_ready(epoch(*state[:2], order, *state[2:], key))  # compile
