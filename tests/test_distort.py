@@ -128,3 +128,35 @@ def test_jaxnn_gradcheck_of_lenet5_1998_with_distortions_passes():
     is checked against jax.grad above."""
     report = gradcheck.check_model("lenet5_1998", options={"distort": 0.15}, x64=False)
     assert report.ok, report.format()
+
+
+def test_a_distorted_run_resumes_exactly_and_differs_from_an_undistorted_one(
+    tmp_path, digits_small
+):
+    """``jaxnn train --model lenet5_1998 --option distort=0.15``: stopped after one epoch and
+    resumed, it ends bitwise where the uninterrupted run ends (each step's distortions come
+    from the run's key, as dropout's masks do); config.json records the option; and the
+    distortions do reach training (the undistorted run ends elsewhere)."""
+    import json
+    import os
+
+    from jaxnn import checkpoint, run
+
+    def config(epochs, **options):
+        return run.TrainConfig(dataset=digits_small, model="lenet5_1998", input_shape=(32, 32, 1),
+                               epochs=epochs, batch_size=32, eval_every=0, checkpoint_secs=0.0,
+                               options=options)  # fmt: skip
+
+    full, part, plain = (str(tmp_path / name) for name in ("full", "part", "plain"))
+    run.train_and_evaluate(config(2, distort=0.15), full, progress=False)
+    run.train_and_evaluate(config(1, distort=0.15), part, progress=False)
+    resumed = run.train_and_evaluate(config(2, distort=0.15), part, resume=True, progress=False)
+    run.train_and_evaluate(config(2), plain, progress=False)
+    assert resumed["resumed_from_epoch"] == 1
+    a, b, c = (checkpoint.load(os.path.join(d, "checkpoints"), 2)["params"]
+               for d in (full, part, plain))  # fmt: skip
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a["C1"]["W"], c["C1"]["W"])
+    with open(os.path.join(full, "config.json")) as file:
+        assert json.load(file)["model_options"]["distort"] == 0.15
